@@ -1,0 +1,17 @@
+"""colasearch: find, run and ship layer schedules for Hugging Face causal LMs.
+
+The loader side imports neither Ray nor Optuna, so a serving process pays only for what it uses.
+"""
+
+from colasearch.errors import ColasearchError, ModelNotFoundError, ScheduleError, TaskError
+from colasearch.fingerprint import Fingerprint, fingerprint
+from colasearch.loading import load_model
+from colasearch.runtime import apply_schedule, restore, scheduled
+from colasearch.schedule import LayerEntry, Schedule
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ColasearchError", "Fingerprint", "LayerEntry", "ModelNotFoundError", "Schedule", "ScheduleError", "TaskError",
+    "apply_schedule", "fingerprint", "load_model", "restore", "scheduled", "__version__",
+]

@@ -1,0 +1,50 @@
+"""Typer app and the error contract: bad input is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="colasearch",
+    help="Find, run and ship layer schedules (skip, repeat, reorder) for Hugging Face causal LMs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+COMMAND_MODULES = ("runtime_commands", "eval_commands", "run_commands", "export_commands", "moe_commands")
+
+
+def _register_commands() -> None:
+    """Import each command module for its side effect: it adds its commands to ``app``."""
+    import importlib
+    import importlib.util
+
+    for name in COMMAND_MODULES:
+        module = f"colasearch.cli.{name}"
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+
+
+def fail(message: str) -> None:
+    """Print one clear line and exit 2."""
+    sys.stderr.write(f"colasearch: error: {message.splitlines()[0] if message else 'failed'}\n")
+    raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from colasearch.errors import ColasearchError
+
+    # Offline by design: never reach for a model hub, and keep a local Ray on loopback.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=True)
+    except ColasearchError as error:
+        fail(str(error))

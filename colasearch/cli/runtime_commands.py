@@ -1,0 +1,89 @@
+"""Commands that run a schedule: generate and bench."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from colasearch.cli.app import app
+
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")]
+ScheduleOption = Annotated[Optional[Path], typer.Option("--schedule", "-s", help="Schedule YAML to apply.")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Apply a schedule even if its model fingerprint differs.")]
+
+
+def load_schedule_for(model, schedule_path: Path | None, force: bool):
+    """Load a schedule and check it against the model before any work starts."""
+    from colasearch.schedule import Schedule
+
+    if schedule_path is None:
+        return None
+    schedule = Schedule.load(schedule_path)
+    schedule.check_fits(model, force=force)
+    return schedule
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="Prompt text.")],
+    model: ModelOption = "smollm2-135m",
+    schedule: ScheduleOption = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens to generate.")] = 32,
+    chat: Annotated[bool, typer.Option(help="Wrap the prompt in the model's chat template.")] = False,
+    force: ForceOption = False,
+) -> None:
+    """Greedy text from the model with the schedule applied; only the generated text goes to stdout."""
+    from colasearch.schedule import Schedule  # noqa: F401  (fail fast on a bad file before loading)
+
+    if schedule is not None:
+        Schedule.load(schedule)
+    from colasearch.loading import load_model
+    from colasearch.runtime import greedy_generate, scheduled
+
+    language_model, tokenizer = load_model(model)
+    chosen = load_schedule_for(language_model, schedule, force)
+    if chat and tokenizer.chat_template:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+    else:
+        text = prompt
+    encoded = tokenizer(text, return_tensors="pt")
+    with scheduled(language_model, chosen, force=force):
+        output = greedy_generate(language_model, encoded.input_ids, encoded.attention_mask, max_new_tokens)
+    typer.echo(tokenizer.decode(output[0, encoded.input_ids.shape[1]:], skip_special_tokens=True))
+
+
+@app.command()
+def bench(
+    schedule: Annotated[Path, typer.Option("--schedule", "-s", help="Schedule YAML to time.")],
+    model: ModelOption = "smollm2-135m",
+    batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8",
+    new_tokens: Annotated[int, typer.Option(help="Decode steps per timed run.")] = 32,
+    repeats: Annotated[int, typer.Option(help="Interleaved timed runs per batch size.")] = 5,
+    force: ForceOption = False,
+) -> None:
+    """Decode tokens/s of the full model and the schedule; measured speedup next to the ideal ratio."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from colasearch.benchmark import compare_decode_speed, device_name
+    from colasearch.errors import ColasearchError
+    from colasearch.loading import load_model
+    from colasearch.schedule import Schedule
+
+    Schedule.load(schedule)
+    try:
+        sizes = tuple(int(size) for size in batch_sizes.split(","))
+    except ValueError:
+        raise ColasearchError(f"--batch-sizes must be integers separated by commas, got {batch_sizes!r}") from None
+    language_model, _ = load_model(model)
+    chosen = load_schedule_for(language_model, schedule, force)
+    rows = compare_decode_speed(language_model, chosen, sizes, new_tokens=new_tokens, repeats=repeats, force=force)
+    table = Table(title=f"{schedule.name} on {model} ({device_name(language_model)})")
+    for column in ("batch", "full tok/s", "schedule tok/s", "measured speedup", "ideal speedup", "measured / ideal"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(str(row.batch_size), f"{row.full_tokens_per_s:.1f}", f"{row.schedule_tokens_per_s:.1f}",
+                      f"{row.measured_speedup:.3f}x", f"{row.ideal_speedup:.3f}x", f"{row.efficiency:.3f}")
+    Console().print(table)

@@ -1,0 +1,100 @@
+"""Analytic cost: the weights each executed sub-block multiplies per token, plus the output projection.
+
+Parameters are counted from the model's own modules, so attention and MLP are weighted by their
+real share (grouped-query attention, gated MLPs and active experts included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from torch import nn
+
+from colasearch.fingerprint import num_experts_of, text_config
+from colasearch.schedule import Schedule
+
+_EXPERT_CONTAINERS = ("experts",)
+
+
+def _count(module: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+def _active_mlp_params(mlp: nn.Module, config) -> float:
+    """Per-token MLP weights: for MoE, only the top-k routed experts run for each token."""
+    experts = next((getattr(mlp, name) for name in _EXPERT_CONTAINERS if hasattr(mlp, name)), None)
+    total_experts = num_experts_of(config)
+    if experts is None or not total_experts:
+        return float(_count(mlp))
+    top_k = getattr(config, "num_experts_per_tok", 1) or 1
+    expert_params = _count(experts)
+    return float(_count(mlp) - expert_params) + expert_params * top_k / total_experts
+
+
+@dataclass(frozen=True)
+class CostModel:
+    attention: tuple[float, ...]
+    mlp: tuple[float, ...]
+    head: float
+    kv_bytes_per_entry: float
+
+    @classmethod
+    def from_model(cls, model) -> CostModel:
+        from colasearch.runtime import decoder_of
+
+        config = text_config(model.config)
+        decoder = decoder_of(model)
+        layers = getattr(model, "_colasearch_originals", None) or decoder.layers
+        attention = tuple(float(_count(layer.self_attn)) for layer in layers)
+        mlp = tuple(_active_mlp_params(layer.mlp, config) for layer in layers)
+        head = model.get_output_embeddings()
+        head_params = float(head.weight.numel()) if head is not None else 0.0
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        dtype_bytes = next(model.parameters()).element_size()
+        return cls(attention, mlp, head_params, float(2 * kv_heads * head_dim * dtype_bytes))
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.attention)
+
+    def params_per_token(self, schedule: Schedule | None) -> float:
+        if schedule is None:
+            return sum(self.attention) + sum(self.mlp) + self.head
+        total = self.head
+        for entry in schedule.layers:
+            if entry.runs_attention:
+                total += self.attention[entry.layer]
+            if entry.runs_mlp:
+                total += self.mlp[entry.layer]
+        return total
+
+    def flops_per_token(self, schedule: Schedule | None) -> float:
+        return 2.0 * self.params_per_token(schedule)
+
+    def ideal_speedup(self, schedule: Schedule | None) -> float:
+        return self.params_per_token(None) / self.params_per_token(schedule)
+
+    def kv_bytes_per_token(self, schedule: Schedule | None) -> float:
+        entries = self.num_layers if schedule is None else sum(entry.runs_attention for entry in schedule.layers)
+        return entries * self.kv_bytes_per_entry
+
+    def unit_share(self, layer: int, run: str = "all") -> float:
+        """Fraction of the full model's per-token cost that one layer (or sub-block) carries."""
+        parts = {"attn": self.attention[layer], "mlp": self.mlp[layer]}
+        value = parts[run] if run in parts else sum(parts.values())
+        return value / self.params_per_token(None)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CostModel:
+        return cls(tuple(data["attention"]), tuple(data["mlp"]), data["head"], data["kv_bytes_per_entry"])
+
+    def summary(self, schedule: Schedule | None) -> dict[str, float]:
+        return {
+            "ideal_speedup": self.ideal_speedup(schedule),
+            "flops_per_token": self.flops_per_token(schedule),
+            "kv_bytes_per_token": self.kv_bytes_per_token(schedule),
+        }

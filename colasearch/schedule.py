@@ -1,0 +1,239 @@
+"""The schedule file (format version 1): which decoder layers run, in what order, and how."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from colasearch.errors import ScheduleError
+from colasearch.fingerprint import Fingerprint, fingerprint
+
+FORMAT_VERSION = 1
+
+SubBlock = Literal["all", "attn", "mlp"]
+
+
+class LayerEntry(BaseModel):
+    """One step of the executed chain: a decoder layer, whole or one of its sub-blocks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    layer: int = Field(ge=0)
+    run: SubBlock = "all"
+
+    @property
+    def runs_attention(self) -> bool:
+        return self.run in ("all", "attn")
+
+    @property
+    def runs_mlp(self) -> bool:
+        return self.run in ("all", "mlp")
+
+    def to_yaml(self) -> int | dict[str, Any]:
+        return self.layer if self.run == "all" else {"layer": self.layer, "run": self.run}
+
+    def __str__(self) -> str:
+        return str(self.layer) if self.run == "all" else f"{self.layer}{self.run[0]}"
+
+
+class ModelRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str | None = None
+    fingerprint: Fingerprint | None = None
+
+
+class ExpertSkipping(BaseModel):
+    """MoDES-style routed-expert skipping: expert i of layer l is skipped when alpha_l * pi_i < tau."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    importance: tuple[float, ...]
+    thresholds: dict[str, float]
+    renormalize: bool = True
+
+
+class QualityMetric(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    metric: str
+    heldout: float
+    full_heldout: float | None = None
+    search: float | None = None
+    full_search: float | None = None
+
+
+class SpeedupMetric(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    ideal: float
+    measured: float | None = None
+    device: str | None = None
+
+
+class Metrics(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    quality: QualityMetric | None = None
+    speedup: SpeedupMetric | None = None
+
+
+class Provenance(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    searcher: str | None = None
+    budget: int | None = None
+    seed: int | None = None
+    colasearch_version: str | None = None
+    date: str | None = None
+
+
+def _format_validation_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "schedule"
+    more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    colasearch_schedule: Literal[1] = FORMAT_VERSION
+    model: ModelRef = ModelRef()
+    layers: tuple[LayerEntry, ...] = Field(min_length=1)
+    experts: ExpertSkipping | None = None
+    task: str | None = None
+    metrics: Metrics | None = None
+    provenance: Provenance | None = None
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _entries_from_ints(cls, value):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("must be a list of layer entries")
+        return tuple(LayerEntry(layer=entry) if isinstance(entry, int) and not isinstance(entry, bool) else entry
+                     for entry in value)
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "schedule") -> Schedule:
+        if not isinstance(data, dict):
+            raise ScheduleError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+        version = data.get("colasearch_schedule")
+        if version is None:
+            raise ScheduleError(f"{source}: missing 'colasearch_schedule' format version")
+        if version != FORMAT_VERSION:
+            raise ScheduleError(
+                f"{source}: unsupported schedule format version {version!r} (this colasearch reads version {FORMAT_VERSION})"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise ScheduleError(f"{source}: {_format_validation_error(error)}") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Schedule:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise ScheduleError(f"{path}: cannot read schedule: {error.strerror}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(error, "problem", None) or "syntax error"
+            raise ScheduleError(f"{path}: malformed YAML{where}: {problem}") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_layers(cls, entries, model=None, name: str | None = None, **fields) -> Schedule:
+        ref = ModelRef(name=name, fingerprint=fingerprint(model) if model is not None else None)
+        try:
+            return cls(model=ref, layers=tuple(entries), **fields)
+        except ValidationError as error:
+            raise ScheduleError(_format_validation_error(error)) from None
+
+    @classmethod
+    def identity(cls, model, name: str | None = None) -> Schedule:
+        return cls.from_layers(range(fingerprint(model).num_layers), model=model, name=name)
+
+    # -- output -------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["layers"] = [entry.to_yaml() for entry in self.layers]
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.dump(self.to_dict(), Dumper=_ScheduleDumper, sort_keys=False, width=100)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically: a reader never sees a half-written schedule."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w") as out:
+                out.write(self.to_yaml())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    # -- meaning ------------------------------------------------------------------------------
+
+    @property
+    def key(self) -> str:
+        """Canonical hash of what the schedule executes; metrics and provenance do not change it."""
+        payload = {"layers": [entry.to_yaml() for entry in self.layers],
+                   "experts": self.experts.model_dump(mode="json") if self.experts else None}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+    @property
+    def chain(self) -> str:
+        return " ".join(str(entry) for entry in self.layers)
+
+    def check_fits(self, model, force: bool = False) -> None:
+        """Refuse a schedule that was written for another model or names layers the model lacks."""
+        actual = fingerprint(model)
+        expected = self.model.fingerprint
+        if expected is not None and expected != actual and not force:
+            differences = [
+                f"{field} {getattr(expected, field)!r} != {getattr(actual, field)!r}"
+                for field in Fingerprint.model_fields
+                if getattr(expected, field) != getattr(actual, field)
+            ]
+            raise ScheduleError(
+                "schedule was written for another model (" + ", ".join(differences) + "); use --force to apply it anyway"
+            )
+        out_of_range = sorted({entry.layer for entry in self.layers if entry.layer >= actual.num_layers})
+        if out_of_range:
+            raise ScheduleError(
+                f"layer {out_of_range[0]} is out of range: the model has {actual.num_layers} layers (0-{actual.num_layers - 1})"
+            )
+
+    def with_fields(self, **fields) -> Schedule:
+        return self.model_copy(update=fields)
+
+
+class _ScheduleDumper(yaml.SafeDumper):
+    """Keeps the layer chain on one readable line."""
+
+
+def _represent_list(dumper, data):
+    flow = all(isinstance(item, (int, float, dict)) for item in data) and len(data) > 0
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_ScheduleDumper.add_representer(list, _represent_list)

@@ -1,0 +1,54 @@
+"""Tiny random models built from configs (in the spirit of mergekit's make_picollama): offline and fast."""
+
+from __future__ import annotations
+
+import torch
+
+TINY_FAMILIES = ("llama", "qwen2", "qwen3", "mistral")
+TINY_MOE_FAMILIES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe")
+
+_COMMON = dict(
+    vocab_size=96, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2,
+    max_position_embeddings=256, tie_word_embeddings=False, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+)
+
+
+def tiny_config(family: str, num_layers: int = 6):
+    from transformers import AutoConfig
+
+    extra: dict = {}
+    if family == "qwen2":
+        # Half the layers slide, so per-layer attention types are exercised.
+        extra = dict(use_sliding_window=True, sliding_window=8, max_window_layers=num_layers // 2)
+    elif family == "mistral":
+        extra = dict(sliding_window=8)
+    elif family == "qwen3":
+        extra = dict(head_dim=8)
+    elif family in TINY_MOE_FAMILIES:
+        extra = dict(num_experts_per_tok=2)
+        if family == "mixtral":
+            extra["num_local_experts"] = 4
+        else:
+            extra.update(num_experts=4, moe_intermediate_size=32)
+        if family == "qwen2_moe":
+            extra.update(shared_expert_intermediate_size=32, decoder_sparse_step=1, mlp_only_layers=[])
+        if family == "qwen3_moe":
+            extra.update(head_dim=8, decoder_sparse_step=1, mlp_only_layers=[])
+    return AutoConfig.for_model(family, num_hidden_layers=num_layers, **_COMMON, **extra)
+
+
+def make_tiny_model(family: str = "llama", num_layers: int = 6, seed: int = 0, dtype=torch.float32):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = tiny_config(family, num_layers)
+    config._attn_implementation = "sdpa"
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    # Larger weights than the init default make logits less tied, so greedy paths are well defined.
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                parameter.normal_(0.0, 0.2)
+    model.eval()
+    model._colasearch_name = f"tiny-{family}"
+    return model

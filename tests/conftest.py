@@ -1,0 +1,29 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+from colasearch.testing import TINY_FAMILIES, make_tiny_model  # noqa: E402
+
+
+@pytest.fixture(params=TINY_FAMILIES)
+def tiny_model(request):
+    return make_tiny_model(request.param)
+
+
+@pytest.fixture
+def tiny_llama():
+    return make_tiny_model("llama")
+
+
+@pytest.fixture(scope="session")
+def smollm():
+    """The embedded model; integration tests only."""
+    from colasearch import load_model
+
+    return load_model("smollm2-135m")
