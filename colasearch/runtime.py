@@ -126,11 +126,15 @@ def assign_cache_slots(entries: tuple[LayerEntry, ...]) -> list[int]:
 
 
 def _per_entry_layer_types(original_types, entries, slots):
-    types = [original_types[entry.layer] for entry in entries]
-    first_attention = slots.index(0)
-    # Position 0 may be an MLP-only entry that ignores its mask; its slot type must match slot 0's owner.
-    types[0] = types[first_attention]
-    return types
+    """``layer_types[i]`` picks the mask of position i and the cache-layer type of slot i.
+
+    Attention entries sit at slot = position, so both readings agree. The slots of MLP-only entries
+    stay empty; they get slot 0's type, because masking reads its sizes from the *first* slot of
+    each type, and an empty slot must never be that first one.
+    """
+    owner_of_slot0 = slots.index(0)
+    slot0_type = original_types[entries[owner_of_slot0].layer]
+    return [original_types[entry.layer] if entry.runs_attention else slot0_type for entry in entries]
 
 
 def apply_schedule(model, schedule: Schedule, force: bool = False):

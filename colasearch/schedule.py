@@ -118,7 +118,7 @@ class Schedule(BaseModel):
     def _entries_from_ints(cls, value):
         if not isinstance(value, (list, tuple)):
             raise ValueError("must be a list of layer entries")
-        return tuple(LayerEntry(layer=entry) if isinstance(entry, int) and not isinstance(entry, bool) else entry
+        return tuple({"layer": entry} if isinstance(entry, int) and not isinstance(entry, bool) else entry
                      for entry in value)
 
     # -- construction -------------------------------------------------------------------------

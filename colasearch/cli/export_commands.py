@@ -1,0 +1,106 @@
+"""Commands that ship and inspect a schedule: export, validate and show."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from colasearch.cli.app import app
+
+ScheduleArgument = Annotated[Path, typer.Argument(help="Schedule file (YAML, or its JSON export).")]
+OptionalModel = Annotated[
+    Optional[str], typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")
+]
+
+
+class ExportFormat(str, Enum):
+    checkpoint = "checkpoint"
+    mergekit = "mergekit"
+    json = "json"
+
+
+def _model_name(schedule, model: str | None) -> str:
+    from colasearch.errors import ColasearchError
+
+    name = model or schedule.model.name
+    if not name:
+        raise ColasearchError("the schedule names no model: pass --model")
+    return name
+
+
+@app.command()
+def export(
+    schedule: ScheduleArgument,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (checkpoint) or file (mergekit, json).")],
+    export_format: Annotated[ExportFormat, typer.Option("--format", "-f", help="What to write.")] = ExportFormat.checkpoint,
+    model: OptionalModel = None,
+    dtype: Annotated[Optional[str], typer.Option(help="mergekit only: the dtype line of the config.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Export even if the model fingerprint differs.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
+) -> None:
+    """Write the schedule as a checkpoint any runtime loads, a mergekit passthrough config, or JSON."""
+    from colasearch.export import require_layer_level, write_json, write_mergekit
+    from colasearch.schedule import Schedule
+
+    chosen = Schedule.load(schedule)
+    if export_format is ExportFormat.json:
+        written = write_json(chosen, out)
+    elif export_format is ExportFormat.mergekit:
+        written = write_mergekit(chosen, out, model=_model_name(chosen, model), dtype=dtype)
+    else:
+        require_layer_level(chosen, "a checkpoint")  # before the model loads
+        from transformers.utils import logging as hf_logging
+
+        from colasearch.export import export_checkpoint
+        from colasearch.loading import load_model
+
+        hf_logging.disable_progress_bar()
+        language_model, tokenizer = load_model(_model_name(chosen, model))
+        written = export_checkpoint(language_model, chosen, out, tokenizer=tokenizer, force=force, overwrite=overwrite)
+    typer.echo(f"wrote {export_format.value} export of {len(chosen.layers)} entries to {written}")
+
+
+@app.command()
+def validate(schedule: ScheduleArgument, model: OptionalModel = None) -> None:
+    """Check a schedule file (syntax, version, schema; fingerprint and layer range given --model); every problem, one line each."""
+    from colasearch.validate import fingerprint_of_model_name, validate_schedule_file
+
+    model_fingerprint = fingerprint_of_model_name(model) if model else None
+    problems = validate_schedule_file(schedule, model_fingerprint=model_fingerprint)
+    if problems:
+        sys.stderr.write("".join(f"{schedule}: {problem}\n" for problem in problems))
+        raise SystemExit(2)
+    against = f", fits {model}" if model else ""
+    typer.echo(f"{schedule}: valid{against}")
+
+
+@app.command()
+def show(
+    schedule: ScheduleArgument,
+    png: Annotated[Optional[Path], typer.Option("--png", help="Also draw the schedule next to the full model into this PNG.")] = None,
+    model: Annotated[
+        Optional[str], typer.Option("--model", "-m", help="Compute the ideal speedup on this model when the file has none.")
+    ] = None,
+) -> None:
+    """The chain (layers run, skipped, repeated, sub-blocks) and the metrics of a schedule."""
+    from colasearch.schedule import Schedule
+    from colasearch.show import draw_png, render
+
+    chosen = Schedule.load(schedule)
+    ideal = None
+    num_layers = None
+    if model:
+        from colasearch.cost import CostModel
+        from colasearch.loading import load_model
+
+        language_model, _ = load_model(model)
+        chosen.check_fits(language_model)
+        ideal = CostModel.from_model(language_model).ideal_speedup(chosen)
+        num_layers = CostModel.from_model(language_model).num_layers
+    render(chosen, num_layers=num_layers, ideal_speedup=ideal, title=schedule.name)
+    if png is not None:
+        typer.echo(f"drew {draw_png(chosen, png, num_layers=num_layers, title=schedule.name)}")

@@ -1,0 +1,186 @@
+"""The task plug-in protocol, its registry, and ``load_task`` for task specs such as ``jsonl:PATH``.
+
+Two kinds of task exist. A *scoring* task turns each item into one packed token sequence whose
+next-token predictions the evaluator scores with its fast path (batched, prefix-cached). A *model*
+task needs the whole patched model (greedy generation, lm-eval) and is run through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from colasearch.errors import TaskError
+
+Direction = Literal["maximize", "minimize"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One task item; ``id`` decides its split, ``data`` is whatever the task needs."""
+
+    id: str
+    data: Any
+
+
+@dataclass
+class PackedSequence:
+    """One item as a single token sequence with shared-prefix structure.
+
+    ``segments[i]`` is 0 for the shared prefix (a multiple-choice context) and ``j >= 1`` for the
+    j-th continuation. A token sees the prefix and the earlier tokens of its own segment, with
+    ``positions`` restarting after the prefix, so each continuation is computed exactly as if it
+    followed the prefix alone. ``predict_at[k]`` is the index whose next-token prediction is
+    scored against ``targets[k]``.
+    """
+
+    tokens: list[int]
+    positions: list[int]
+    segments: list[int]
+    predict_at: list[int]
+    targets: list[int]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass
+class SequenceScores:
+    """What the evaluator hands back per packed sequence, one entry per ``predict_at``."""
+
+    target_logprobs: torch.Tensor
+    argmax: torch.Tensor
+    kl: torch.Tensor | None = None
+    reference_argmax: torch.Tensor | None = None
+
+
+class Task(ABC):
+    """A benchmark the evaluator can score a schedule on."""
+
+    kind: ClassVar[str]
+    name: str
+    primary_metric: str
+    metric_directions: dict[str, Direction]
+
+    @abstractmethod
+    def items(self) -> list[Item]:
+        """All items, in a stable order; loaded once and validated."""
+
+    def bind(self, tokenizer) -> None:
+        """Prepare items that depend on the tokenizer (text windows); most tasks need nothing."""
+
+    def config_key(self) -> str:
+        """Identifies the task's data and options for the result cache."""
+        payload = json.dumps(self.describe(), sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind}
+
+
+class ScoringTask(Task):
+    """Scored from next-token log-probabilities of packed sequences: the evaluator's fast path."""
+
+    kind = "scoring"
+    needs_reference: ClassVar[bool] = False
+
+    @abstractmethod
+    def pack(self, items: list[Item], tokenizer) -> list[PackedSequence]:
+        """One packed sequence per item, in the same order."""
+
+    @abstractmethod
+    def metrics(self, items: list[Item], packed: list[PackedSequence], scores: list[SequenceScores]) -> dict[str, float]:
+        """All of the task's metrics over ``items``."""
+
+
+class ModelTask(Task):
+    """Needs the schedule-patched model itself (generation, external harnesses)."""
+
+    kind = "model"
+
+    @abstractmethod
+    def run(self, model, tokenizer, items: list[Item]) -> dict[str, float]:
+        """All metrics on ``items``; ``model`` already executes the schedule under evaluation."""
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def read_text_file(path: str | Path) -> tuple[Path, str]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TaskError(f"{path}: task file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise TaskError(f"{path}: cannot read task file: {error}") from None
+    if not text.strip():
+        raise TaskError(f"{path}: task file is empty")
+    return path, text
+
+
+def read_jsonl(path: str | Path) -> tuple[Path, list[dict]]:
+    """Every non-blank line must be a JSON object; the first bad one is named by its line number."""
+    path, text = read_text_file(path)
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise TaskError(f"{path}:{number}: malformed JSON line ({error.msg})") from None
+        if not isinstance(record, dict):
+            raise TaskError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        records.append((number, record))
+    if not records:
+        raise TaskError(f"{path}: task file has no items")
+    return path, records
+
+
+@dataclass
+class _Registry:
+    """Task kinds by spec prefix: ``PREFIX:ARGUMENT``."""
+
+    loaders: dict[str, Any] = field(default_factory=dict)
+
+    def register(self, prefix: str):
+        def decorate(loader):
+            self.loaders[prefix] = loader
+            return loader
+        return decorate
+
+
+TASK_LOADERS = _Registry()
+
+
+def load_task(spec: str, **options) -> Task:
+    """Build a task from its spec: ``builtin:NAME`` (or a bare built-in name), ``jsonl:PATH``,
+    ``text:PATH``, ``fidelity:PATH`` or ``lm-eval:NAME``. ``options`` go to the task (e.g. ``join``,
+    ``chat``, ``max_new_tokens``)."""
+    # The loaders register themselves when their modules are imported.
+    from colasearch.tasks import builtin, fidelity, generation, lm_eval_adapter, multiple_choice, perplexity  # noqa: F401
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise TaskError("empty task spec; expected e.g. builtin:capitals or jsonl:PATH")
+    prefix, separator, argument = spec.partition(":")
+    if not separator:
+        prefix, argument = "builtin", spec
+    loader = TASK_LOADERS.loaders.get(prefix)
+    if loader is None:
+        known = ", ".join(f"{name}:" for name in sorted(TASK_LOADERS.loaders))
+        raise TaskError(f"unknown task kind {prefix!r} in {spec!r} (known: {known})")
+    if not argument:
+        raise TaskError(f"task spec {spec!r} names no {prefix} argument")
+    return loader(argument, **options)

@@ -1,0 +1,191 @@
+"""Multiple choice scored by log-likelihood: ``acc`` and ``acc_norm`` (per character of the choice).
+
+The context is packed once per item and every choice continues from it (see ``PackedSequence``),
+so the context is never run once per choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from colasearch.errors import TaskError
+from colasearch.tasks.base import TASK_LOADERS, Item, PackedSequence, ScoringTask, SequenceScores, file_digest
+
+DEFAULT_JOIN = "\nAnswer: "
+# Joins of the data in ../shared/data (SOURCES.md), recognised by file stem.
+KNOWN_JOINS = {"hellaswag": " "}
+KNOWN_PRIMARY = {"hellaswag": "acc_norm"}
+
+
+class MultipleChoiceOptions(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    join: str | None = None
+    primary_metric: str | None = Field(default=None, pattern="^(acc|acc_norm)$")
+    max_length: int = Field(default=1024, ge=8)
+
+
+@dataclass(frozen=True)
+class Question:
+    context: str
+    choices: tuple[str, ...]
+    label: int
+
+
+def options_from(cls, options: dict[str, Any], where: str):
+    try:
+        return cls(**options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "option"
+        raise TaskError(f"{where}: option {name}: {first['msg']}") from None
+
+
+def _split_join(join: str) -> tuple[str, str]:
+    """Trailing whitespace of the join goes with the choice, as BPE tokenizers glue a space to the next word."""
+    stripped = join.rstrip()
+    return stripped, join[len(stripped):]
+
+
+def _context_tokens(tokenizer, text: str) -> list[int]:
+    tokens = tokenizer(text).input_ids
+    if not tokens:
+        fallback = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        tokens = [fallback if fallback is not None else 0]
+    return tokens
+
+
+class MultipleChoiceTask(ScoringTask):
+    metric_directions = {"acc": "maximize", "acc_norm": "maximize"}
+
+    def __init__(self, name: str, questions: list[tuple[str, Question]], join: str = DEFAULT_JOIN,
+                 primary_metric: str = "acc", max_length: int = 1024, source: dict | None = None):
+        self.name = name
+        self._items = [Item(item_id, question) for item_id, question in questions]
+        self.join = join
+        self.primary_metric = primary_metric
+        self.max_length = max_length
+        self._source = source or {}
+
+    def items(self) -> list[Item]:
+        return self._items
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": "multiple_choice", "join": self.join, "max_length": self.max_length,
+                **self._source}
+
+    def continuation(self, choice: str) -> str:
+        return _split_join(self.join)[1] + choice
+
+    def pack(self, items: list[Item], tokenizer) -> list[PackedSequence]:
+        context_join, _ = _split_join(self.join)
+        packed = []
+        for item in items:
+            question: Question = item.data
+            context = _context_tokens(tokenizer, question.context + context_join)
+            choices = [tokenizer(self.continuation(choice), add_special_tokens=False).input_ids or [0]
+                       for choice in question.choices]
+            # Keep the choices whole; trim the context from the left if the item is too long.
+            room = max(1, self.max_length - max(len(choice) for choice in choices))
+            context = context[-room:]
+            tokens, positions, segments, predict_at, targets = list(context), list(range(len(context))), \
+                [0] * len(context), [], []
+            for number, choice in enumerate(choices, start=1):
+                for offset, token in enumerate(choice):
+                    # The first choice token is predicted by the last context token.
+                    predict_at.append(len(context) - 1 if offset == 0 else len(tokens) - 1)
+                    targets.append(token)
+                    tokens.append(token)
+                    positions.append(len(context) + offset)
+                    segments.append(number)
+            packed.append(PackedSequence(tokens, positions, segments, predict_at, targets))
+        return packed
+
+    def choice_loglikelihoods(self, sequence: PackedSequence, scores: SequenceScores) -> list[float]:
+        totals: dict[int, float] = {}
+        for index, position in enumerate(sequence.predict_at):
+            # The scored token sits at position+1 unless it is a choice's first token (predicted from the context).
+            segment = sequence.segments[_target_index(sequence, index)]
+            totals[segment] = totals.get(segment, 0.0) + float(scores.target_logprobs[index])
+        return [totals[segment] for segment in sorted(totals)]
+
+    def metrics(self, items, packed, scores) -> dict[str, float]:
+        correct = correct_norm = 0
+        for item, sequence, score in zip(items, packed, scores):
+            question: Question = item.data
+            loglikelihoods = self.choice_loglikelihoods(sequence, score)
+            lengths = [max(1, len(self.continuation(choice))) for choice in question.choices]
+            normalised = [value / length for value, length in zip(loglikelihoods, lengths)]
+            correct += _argmax(loglikelihoods) == question.label
+            correct_norm += _argmax(normalised) == question.label
+        count = max(1, len(items))
+        return {"acc": correct / count, "acc_norm": correct_norm / count}
+
+
+def _target_index(sequence: PackedSequence, index: int) -> int:
+    """Index in the packed sequence of the token that ``predict_at[index]`` is scored against."""
+    # Targets are appended in token order after the context, so the k-th target is token context+k.
+    context_length = sequence.segments.count(0)
+    return context_length + index
+
+
+def _argmax(values: list[float]) -> int:
+    """First maximum, so ties break the same way in every evaluator."""
+    best = 0
+    for index, value in enumerate(values):
+        if value > values[best]:
+            best = index
+    return best
+
+
+def question_from_record(record: dict, where: str) -> Question:
+    for name in ("context", "choices", "label"):
+        if name not in record:
+            raise TaskError(f"{where}: missing field {name!r}")
+    context, choices, label = record["context"], record["choices"], record["label"]
+    if not isinstance(context, str):
+        raise TaskError(f"{where}: 'context' must be a string")
+    if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(choice, str) and choice for choice in choices):
+        raise TaskError(f"{where}: 'choices' must be a list of at least two non-empty strings")
+    if not isinstance(label, int) or isinstance(label, bool):
+        raise TaskError(f"{where}: 'label' must be an integer")
+    if not 0 <= label < len(choices):
+        raise TaskError(f"{where}: label {label} is out of range for {len(choices)} choices")
+    return Question(context, tuple(choices), label)
+
+
+def multiple_choice_from_records(path: Path, records: list[tuple[int, dict]], **options) -> MultipleChoiceTask:
+    settings = options_from(MultipleChoiceOptions, options, str(path))
+    stem = path.stem.lower()
+    known = next((key for key in KNOWN_JOINS if stem.startswith(key)), None)
+    join = settings.join if settings.join is not None else KNOWN_JOINS.get(known, DEFAULT_JOIN)
+    primary = settings.primary_metric or KNOWN_PRIMARY.get(known, "acc")
+    questions, seen = [], set()
+    for number, record in records:
+        where = f"{path}:{number}"
+        item_id = str(record.get("id", f"line{number}"))
+        if item_id in seen:
+            raise TaskError(f"{where}: duplicate item id {item_id!r}")
+        seen.add(item_id)
+        questions.append((item_id, question_from_record(record, where)))
+    return MultipleChoiceTask(path.stem, questions, join=join, primary_metric=primary, max_length=settings.max_length,
+                              source={"path": str(path.resolve()), "digest": file_digest(path)})
+
+
+@TASK_LOADERS.register("jsonl")
+def load_jsonl_task(argument: str, **options):
+    from colasearch.tasks.base import read_jsonl
+    from colasearch.tasks.generation import generation_from_records
+
+    path, records = read_jsonl(argument)
+    first = records[0][1]
+    if "prompt" in first or "answer" in first:
+        return generation_from_records(path, records, **options)
+    if "context" in first or "choices" in first:
+        return multiple_choice_from_records(path, records, **options)
+    raise TaskError(f"{path}:{records[0][0]}: cannot tell the task type: expected fields context/choices/label "
+                    "(multiple choice) or prompt/answer (generation)")

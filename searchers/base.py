@@ -1,0 +1,254 @@
+"""The searcher protocol (ask/tell, in the style of Optuna's samplers and Ray Tune's Searcher) and its registry."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from abc import ABC, abstractmethod
+from functools import cached_property
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from colasearch.cost import CostModel
+from colasearch.errors import ColasearchError
+from colasearch.results import EvalResult
+from colasearch.schedule import LayerEntry, Schedule
+
+ENTRY_POINT_GROUP = "colasearch.searchers"
+
+Unit = tuple[int, str]  # (layer, "all" | "attn" | "mlp"): the thing a keep/skip searcher switches off
+
+
+class SearcherError(ColasearchError):
+    """An unknown searcher, a bad option, or a target no schedule in the space can reach."""
+
+
+class SearchSpace(BaseModel):
+    """What schedules a searcher may propose, and the speed target they must reach."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    num_layers: int = Field(ge=1)
+    cost_model: CostModel
+    target_speedup: float = Field(default=1.0, ge=1.0)
+    sub_blocks: bool = False
+    repeats: bool = False
+    keep_first: int = Field(default=1, ge=0)
+    keep_last: int = Field(default=1, ge=0)
+    min_length: int = Field(default=1, ge=1)
+    max_length: int | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchSpace:
+        if self.cost_model.num_layers != self.num_layers:
+            raise ValueError(f"cost model has {self.cost_model.num_layers} layers, space has {self.num_layers}")
+        if self.keep_first + self.keep_last > self.num_layers:
+            raise ValueError("keep_first + keep_last exceeds the number of layers")
+        if self.max_length is not None and self.max_length < self.min_length:
+            raise ValueError("max_length is below min_length")
+        return self
+
+    @classmethod
+    def for_model(cls, model, target_speedup: float = 1.0, **options) -> SearchSpace:
+        cost_model = CostModel.from_model(model)
+        return cls(num_layers=cost_model.num_layers, cost_model=cost_model, target_speedup=target_speedup, **options)
+
+    # -- the pieces a schedule is built from ---------------------------------------------------
+
+    @cached_property
+    def protected_layers(self) -> frozenset[int]:
+        return frozenset(range(self.keep_first)) | frozenset(range(self.num_layers - self.keep_last, self.num_layers))
+
+    @cached_property
+    def units(self) -> tuple[Unit, ...]:
+        """Skippable units in layer order: whole layers, or attention and MLP sub-blocks."""
+        runs = ("attn", "mlp") if self.sub_blocks else ("all",)
+        return tuple((layer, run) for layer in range(self.num_layers) if layer not in self.protected_layers
+                     for run in runs)
+
+    def unit_cost(self, unit: Unit) -> float:
+        return self.cost_model.unit_share(*unit)
+
+    @property
+    def upper_length(self) -> int:
+        return self.max_length if self.max_length is not None else self.num_layers * (2 if self.repeats else 1)
+
+    # -- schedules -----------------------------------------------------------------------------
+
+    def full_chain(self) -> tuple[LayerEntry, ...]:
+        return tuple(LayerEntry(layer=layer) for layer in range(self.num_layers))
+
+    def schedule(self, entries: Iterable[LayerEntry]) -> Schedule:
+        return Schedule.from_layers(tuple(entries))
+
+    def chain_skipping(self, skipped: Iterable[Unit], repeated: Iterable[int] = ()) -> tuple[LayerEntry, ...]:
+        """The layer-order chain without ``skipped`` units; layers in ``repeated`` run twice in a row."""
+        skipped = set(skipped)
+        repeated = set(repeated)
+        entries = []
+        for layer in range(self.num_layers):
+            attention = (layer, "attn") not in skipped and (layer, "all") not in skipped
+            mlp = (layer, "mlp") not in skipped and (layer, "all") not in skipped
+            if not (attention or mlp):
+                continue
+            run = "all" if attention and mlp else ("attn" if attention else "mlp")
+            entries.extend([LayerEntry(layer=layer, run=run)] * (2 if layer in repeated else 1))
+        return tuple(entries)
+
+    def schedule_skipping(self, skipped: Iterable[Unit], repeated: Iterable[int] = ()) -> Schedule | None:
+        chain = self.chain_skipping(skipped, repeated)
+        return self.schedule(chain) if chain else None
+
+    def speedup(self, chain: tuple[LayerEntry, ...] | Schedule) -> float:
+        schedule = chain if isinstance(chain, Schedule) else self.schedule(chain)
+        return self.cost_model.ideal_speedup(schedule)
+
+    def meets_target(self, chain) -> bool:
+        # A hair of tolerance so that a schedule sitting exactly on the target counts as reaching it.
+        return self.speedup(chain) >= self.target_speedup * (1 - 1e-9)
+
+    def length_ok(self, chain: tuple[LayerEntry, ...]) -> bool:
+        return self.min_length <= len(chain) <= self.upper_length
+
+    def cost_fraction(self, chain) -> float:
+        return 1.0 / self.speedup(chain)
+
+    def shortfall(self, chain) -> float:
+        """How far a chain's cost is above the target, as a fraction of the saving needed (0 = reached)."""
+        needed = 1.0 - 1.0 / self.target_speedup
+        if needed <= 0:
+            return 0.0
+        return max(0.0, self.cost_fraction(chain) - 1.0 / self.target_speedup) / needed
+
+    def max_speedup(self) -> float:
+        """The best ideal speedup the space allows, to refuse an impossible target up front."""
+        shares = sorted((self.unit_cost(unit), unit) for unit in self.units)
+        keep = max(self.min_length - len(self.protected_layers) * (2 if self.sub_blocks else 1), 0)
+        removable = [unit for _, unit in shares[::-1]][: max(len(shares) - keep, 0)]
+        chain = self.chain_skipping(removable)
+        return self.speedup(chain) if chain else math.inf
+
+    def check_target(self) -> None:
+        best = self.max_speedup()
+        if best < self.target_speedup:
+            raise SearcherError(
+                f"target speedup {self.target_speedup:g} is impossible: skipping every allowed unit gives at most "
+                f"{best:.3f}x (first {self.keep_first} and last {self.keep_last} layers are kept)"
+            )
+
+
+class BaseSearcher(ABC):
+    """Proposes schedules with :meth:`ask`, learns from :meth:`tell`.
+
+    The run loop owns the budget, caching and storage: a searcher never evaluates anything itself,
+    and a schedule it proposes twice is answered from the cache without costing an evaluation.
+    """
+
+    name: ClassVar[str]
+    #: Baselines that construct their schedule rather than search for it.
+    is_baseline: ClassVar[bool] = False
+
+    def __init__(self, space: SearchSpace, objective, seed: int = 0, budget: int | None = None, **options: Any):
+        if options:
+            raise SearcherError(f"searcher {self.name!r} got unknown options: {', '.join(sorted(options))}")
+        self.space = space
+        self.objective = objective
+        self.seed = seed
+        self.budget = budget
+
+    def prepare(self, evaluator) -> None:
+        """Called once before the first ask, with the evaluator (for calibration data); optional."""
+
+    @abstractmethod
+    def ask(self, n: int = 1) -> list[Schedule]:
+        """Up to ``n`` candidates; an empty list while waiting for results or when done."""
+
+    @abstractmethod
+    def tell(self, schedule: Schedule, result: EvalResult) -> None:
+        """The search-split result of a schedule this searcher asked for."""
+
+    @property
+    def finished(self) -> bool:
+        """True when the searcher has nothing more to propose."""
+        return False
+
+    # -- helpers shared by searchers ------------------------------------------------------------
+
+    def quality(self, result: EvalResult) -> float:
+        """The objective's first value with its sign set so that higher is better, feasibility ignored."""
+        value = self.objective.values(result)[0]
+        return value if self.objective.directions[0] == "maximize" else -value
+
+
+# -- registry -------------------------------------------------------------------------------------
+
+_BUILTIN = {
+    "mcts": "colasearch.searchers.mcts:MCTSSearcher",
+    "optuna": "colasearch.searchers.optuna_search:OptunaSearcher",
+    "rl": "colasearch.searchers.rl:RLSearcher",
+    "frontier": "colasearch.searchers.frontier:FrontierSearcher",
+    "unified": "colasearch.searchers.unified:UnifiedSearcher",
+    "greedy": "colasearch.searchers.greedy:GreedySearcher",
+    "random": "colasearch.searchers.random_search:RandomSearcher",
+}
+
+
+class _Registry(dict):
+    """name -> searcher class; built-ins and the ``colasearch.searchers`` entry points load on first use."""
+
+    def __init__(self):
+        super().__init__()
+        self._paths = dict(_BUILTIN)
+        self._scanned = False
+
+    def _scan(self) -> None:
+        if self._scanned:
+            return
+        self._scanned = True
+        for point in entry_points(group=ENTRY_POINT_GROUP):
+            self._paths.setdefault(point.name, point.value)
+
+    def names(self) -> list[str]:
+        self._scan()
+        return sorted(set(self._paths) | set(super().keys()))
+
+    def __contains__(self, name) -> bool:
+        return name in self.names()
+
+    def __getitem__(self, name: str) -> type[BaseSearcher]:
+        if not dict.__contains__(self, name):
+            self._scan()
+            if name not in self._paths:
+                raise KeyError(name)
+            module, _, attribute = self._paths[name].partition(":")
+            dict.__setitem__(self, name, getattr(importlib.import_module(module), attribute))
+        return dict.__getitem__(self, name)
+
+    def keys(self):
+        return self.names()
+
+    def __iter__(self):
+        return iter(self.names())
+
+
+SEARCHERS = _Registry()
+BASELINES = ("unified", "greedy", "random")
+
+
+def register_searcher(cls: type[BaseSearcher]) -> type[BaseSearcher]:
+    SEARCHERS[cls.name] = cls
+    return cls
+
+
+def searcher_class(name: str) -> type[BaseSearcher]:
+    try:
+        return SEARCHERS[name]
+    except KeyError:
+        raise SearcherError(f"unknown searcher {name!r} (known: {', '.join(SEARCHERS.names())})") from None
+
+
+def make_searcher(name: str, space: SearchSpace, objective, seed: int = 0, budget: int | None = None,
+                  **options: Any) -> BaseSearcher:
+    return searcher_class(name)(space, objective, seed=seed, budget=budget, **options)

@@ -1,0 +1,163 @@
+"""MoDES-style frontier walk over monotone knobs: O(grid) evaluations instead of O(grid^2).
+
+A knob has levels 0..n; raising it never makes the schedule more expensive. For dense models the
+knobs are "how many attention sub-blocks are skipped" and "how many MLP sub-blocks are skipped",
+each following an importance order measured once. The walk starts at the full model and at each
+step raises the knob that loses the least quality per unit of cost saved, until the target is met;
+leftover budget then tries the other points on the target's iso-cost line, nearest first.
+A subclass adds knobs (e.g. MoE expert thresholds) by overriding :meth:`make_knobs` and :meth:`chain_for`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from colasearch.importance import unit_scores
+from colasearch.results import EvalResult
+from colasearch.schedule import Schedule
+from colasearch.searchers.base import BaseSearcher, SearcherError
+
+Levels = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    steps: tuple  # level k applies steps[:k]
+
+    @property
+    def size(self) -> int:
+        return len(self.steps)
+
+
+class FrontierSearcher(BaseSearcher):
+    name = "frontier"
+
+    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, score: str = "block_influence",
+                 calibration_items: int = 16, orders: dict | None = None, **options):
+        super().__init__(space, objective, seed, budget, **options)
+        self.score = score
+        self.calibration_items = calibration_items
+        self.knobs: list[Knob] | None = self.make_knobs(orders) if orders is not None else None
+        self.current: Levels | None = None
+        self.results: dict[Levels, float] = {}
+        self._pending: dict[str, Levels] = {}
+        self._queue: list[Levels] = []
+        self._phase = "walk"
+
+    # -- knobs -----------------------------------------------------------------------------------
+
+    def make_knobs(self, orders: dict) -> list[Knob]:
+        """``orders`` maps "attn" and "mlp" to unit lists, least important first."""
+        return [Knob(f"{run} sub-blocks skipped", tuple(orders[run])) for run in ("attn", "mlp")]
+
+    def prepare(self, evaluator) -> None:
+        if self.knobs is not None:
+            return
+        input_ids, attention_mask = evaluator.calibration_batch(max_items=self.calibration_items)
+        scores = unit_scores(evaluator.model, input_ids, attention_mask, self.score, sub_blocks=True)
+        self.knobs = self.make_knobs(self.importance_orders(scores))
+
+    def importance_orders(self, scores: dict) -> dict:
+        layers = [layer for layer in range(self.space.num_layers) if layer not in self.space.protected_layers]
+        return {run: sorted(((layer, run) for layer in layers), key=lambda unit: (scores[unit], unit))
+                for run in ("attn", "mlp")}
+
+    def chain_for(self, levels: Levels):
+        skipped = [unit for knob, level in zip(self.knobs, levels) for unit in knob.steps[:level]]
+        return self.space.chain_skipping(skipped)
+
+    def schedule_for(self, levels: Levels) -> Schedule | None:
+        chain = self.chain_for(levels)
+        return self.space.schedule(chain) if chain and self.space.length_ok(chain) else None
+
+    # -- walk ------------------------------------------------------------------------------------
+
+    def _moves(self, levels: Levels) -> list[Levels]:
+        moves = []
+        for index, knob in enumerate(self.knobs):
+            if levels[index] < knob.size:
+                moved = levels[:index] + (levels[index] + 1,) + levels[index + 1:]
+                if self.schedule_for(moved) is not None:
+                    moves.append(moved)
+        return moves
+
+    def _boundary(self) -> list[Levels]:
+        """Cheapest-enough points of the first two knobs: for each level of one, the least of the other."""
+        first, second = self.knobs[0], self.knobs[1]
+        rest = self.current[2:]
+        points = []
+        for a in range(first.size + 1):
+            for b in range(second.size + 1):
+                levels = (a, b) + rest
+                chain = self.chain_for(levels)
+                if chain and self.space.length_ok(chain) and self.space.meets_target(chain):
+                    points.append(levels)
+                    break
+        distance = lambda levels: (sum(abs(x - y) for x, y in zip(levels, self.current)), levels)  # noqa: E731
+        return sorted((point for point in points if point not in self.results), key=distance)
+
+    def _advance(self) -> None:
+        """Move the walk on once every candidate of this step has a result."""
+        while self._phase == "walk":
+            if self.current is None:
+                return
+            if self.space.meets_target(self.chain_for(self.current)):
+                self._phase = "boundary"
+                self._queue = self._boundary()
+                return
+            moves = self._moves(self.current)
+            if not moves:
+                self._phase = "done"
+                return
+            if any(move not in self.results for move in moves):
+                return
+            cost_now = self.space.cost_fraction(self.chain_for(self.current))
+
+            def loss_per_saving(move):
+                saved = max(cost_now - self.space.cost_fraction(self.chain_for(move)), 1e-12)
+                return ((self.results[self.current] - self.results[move]) / saved, move)
+
+            self.current = min(moves, key=loss_per_saving)
+
+    def ask(self, n: int = 1) -> list[Schedule]:
+        if self.knobs is None:
+            raise SearcherError("frontier: prepare(evaluator) must run before ask")
+        zero = (0,) * len(self.knobs)
+        if self.current is None:
+            if self._pending:
+                return []
+            candidates = [zero]
+        elif self._phase == "walk":
+            candidates = [move for move in self._moves(self.current) if move not in self.results]
+        elif self._phase == "boundary":
+            candidates = [point for point in self._queue if point not in self.results]
+        else:
+            candidates = []
+        proposals = []
+        for levels in candidates:
+            if len(proposals) >= n:
+                break
+            schedule = self.schedule_for(levels)
+            if schedule.key in self._pending:
+                continue
+            self._pending[schedule.key] = levels
+            proposals.append(schedule)
+        return proposals
+
+    def tell(self, schedule: Schedule, result: EvalResult) -> None:
+        levels = self._pending.pop(schedule.key, None)
+        if levels is None:
+            return
+        self.results[levels] = self.quality(result)
+        if self.current is None:
+            self.current = levels
+        if self._phase == "boundary":
+            self._queue = [point for point in self._queue if point != levels]
+            if not self._queue:
+                self._phase = "done"
+        self._advance()
+
+    @property
+    def finished(self) -> bool:
+        return self._phase == "done" and not self._pending
