@@ -20,15 +20,22 @@ def _count(module: nn.Module) -> int:
     return sum(parameter.numel() for parameter in module.parameters())
 
 
-def _active_mlp_params(mlp: nn.Module, config) -> float:
-    """Per-token MLP weights: for MoE, only the top-k routed experts run for each token."""
+def _routed_params(mlp: nn.Module, config) -> float:
+    """Per-token weights of the top-k routed experts (0 for a dense MLP); shared experts are not routed."""
     experts = next((getattr(mlp, name) for name in _EXPERT_CONTAINERS if hasattr(mlp, name)), None)
     total_experts = num_experts_of(config)
     if experts is None or not total_experts:
-        return float(_count(mlp))
+        return 0.0
     top_k = getattr(config, "num_experts_per_tok", 1) or 1
-    expert_params = _count(experts)
-    return float(_count(mlp) - expert_params) + expert_params * top_k / total_experts
+    return _count(experts) * top_k / total_experts
+
+
+def _active_mlp_params(mlp: nn.Module, config) -> float:
+    """Per-token MLP weights: for MoE, only the top-k routed experts run for each token."""
+    experts = next((getattr(mlp, name) for name in _EXPERT_CONTAINERS if hasattr(mlp, name)), None)
+    if experts is None or not num_experts_of(config):
+        return float(_count(mlp))
+    return float(_count(mlp) - _count(experts)) + _routed_params(mlp, config)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ class CostModel:
     mlp: tuple[float, ...]
     head: float
     kv_bytes_per_entry: float
+    # Routed-expert share of ``mlp`` per layer; empty for cost models saved before expert skipping.
+    routed: tuple[float, ...] = ()
 
     @classmethod
     def from_model(cls, model) -> CostModel:
@@ -52,28 +61,33 @@ class CostModel:
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
         dtype_bytes = next(model.parameters()).element_size()
-        return cls(attention, mlp, head_params, float(2 * kv_heads * head_dim * dtype_bytes))
+        routed = tuple(_routed_params(layer.mlp, config) for layer in layers)
+        return cls(attention, mlp, head_params, float(2 * kv_heads * head_dim * dtype_bytes), routed)
 
     @property
     def num_layers(self) -> int:
         return len(self.attention)
 
-    def params_per_token(self, schedule: Schedule | None) -> float:
+    def params_per_token(self, schedule: Schedule | None, expert_skip_ratio: float | None = None) -> float:
+        """``expert_skip_ratio`` is the *measured* fraction of routed expert work skipped (colasearch.moe);
+        every MoE layer routes the same number of equal-sized experts per token, so one ratio is exact."""
+        skip = expert_skip_ratio or 0.0
+        routed = self.routed or (0.0,) * self.num_layers
         if schedule is None:
-            return sum(self.attention) + sum(self.mlp) + self.head
+            return sum(self.attention) + sum(self.mlp) - skip * sum(routed) + self.head
         total = self.head
         for entry in schedule.layers:
             if entry.runs_attention:
                 total += self.attention[entry.layer]
             if entry.runs_mlp:
-                total += self.mlp[entry.layer]
+                total += self.mlp[entry.layer] - skip * routed[entry.layer]
         return total
 
-    def flops_per_token(self, schedule: Schedule | None) -> float:
-        return 2.0 * self.params_per_token(schedule)
+    def flops_per_token(self, schedule: Schedule | None, expert_skip_ratio: float | None = None) -> float:
+        return 2.0 * self.params_per_token(schedule, expert_skip_ratio)
 
-    def ideal_speedup(self, schedule: Schedule | None) -> float:
-        return self.params_per_token(None) / self.params_per_token(schedule)
+    def ideal_speedup(self, schedule: Schedule | None, expert_skip_ratio: float | None = None) -> float:
+        return self.params_per_token(None) / self.params_per_token(schedule, expert_skip_ratio)
 
     def kv_bytes_per_token(self, schedule: Schedule | None) -> float:
         entries = self.num_layers if schedule is None else sum(entry.runs_attention for entry in schedule.layers)
@@ -90,7 +104,8 @@ class CostModel:
 
     @classmethod
     def from_dict(cls, data: dict) -> CostModel:
-        return cls(tuple(data["attention"]), tuple(data["mlp"]), data["head"], data["kv_bytes_per_entry"])
+        return cls(tuple(data["attention"]), tuple(data["mlp"]), data["head"], data["kv_bytes_per_entry"],
+                   tuple(data.get("routed", ())))
 
     def summary(self, schedule: Schedule | None) -> dict[str, float]:
         return {

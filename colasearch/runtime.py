@@ -15,6 +15,7 @@ from torch import nn
 
 from colasearch.errors import ScheduleError
 from colasearch.fingerprint import text_config
+from colasearch.moe.patching import install_gates, plan_gates, remove_expert_skipping
 from colasearch.schedule import LayerEntry, Schedule
 
 # Families whose decoder layers are pre-norm residual blocks: x + attn(norm(x)), then x + mlp(norm(x)).
@@ -143,8 +144,8 @@ def apply_schedule(model, schedule: Schedule, force: bool = False):
         restore(model)
     family = family_of(model)
     schedule.check_fits(model, force=force)
-    if schedule.experts is not None:
-        raise ScheduleError("this runtime does not execute expert skipping yet (the 'experts' section)")
+    # Checked before anything is patched, so a refused section leaves the model untouched.
+    expert_plan = plan_gates(model, schedule.experts) if schedule.experts is not None else None
     decoder = decoder_of(model)
     config = text_config(model.config)
     originals = decoder.layers
@@ -173,11 +174,14 @@ def apply_schedule(model, schedule: Schedule, force: bool = False):
     if original_types is not None:
         config.layer_types = _per_entry_layer_types(original_types, schedule.layers, slots)
     decoder.layers = ScheduledLayers(originals, chain)
+    if expert_plan is not None:
+        install_gates(model, *expert_plan)
     return model
 
 
 def restore(model):
     """Undo :func:`apply_schedule`; the model is exactly as it was."""
+    remove_expert_skipping(model)
     saved = getattr(model, "_colasearch_saved_config", None)
     if saved is None:
         return model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -50,14 +51,39 @@ class ModelRef(BaseModel):
     fingerprint: Fingerprint | None = None
 
 
+# Token groups with their own expert-skipping threshold (MoDES's dual-modality thresholds).
+TOKEN_GROUPS = ("text", "image")
+
+
 class ExpertSkipping(BaseModel):
-    """MoDES-style routed-expert skipping: expert i of layer l is skipped when alpha_l * pi_i < tau."""
+    """MoDES-style routed-expert skipping: expert i of layer l is skipped when alpha_l * pi_i < tau.
+
+    ``importance`` holds alpha_l, one value per decoder layer (0 for layers without routed experts);
+    ``thresholds`` maps a token group to its tau; ``renormalize`` rescales the kept routing weights.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    importance: tuple[float, ...]
-    thresholds: dict[str, float]
+    importance: tuple[float, ...] = Field(min_length=1)
+    thresholds: dict[str, float] = Field(min_length=1)
     renormalize: bool = True
+
+    @field_validator("importance")
+    @classmethod
+    def _importance_is_finite(cls, value):
+        if any(not math.isfinite(alpha) or alpha < 0 for alpha in value):
+            raise ValueError("importance values must be finite and >= 0")
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_groups(cls, value):
+        unknown = sorted(set(value) - set(TOKEN_GROUPS))
+        if unknown:
+            raise ValueError(f"unknown token group {unknown[0]!r} (known: {', '.join(TOKEN_GROUPS)})")
+        if any(not math.isfinite(tau) or tau < 0 for tau in value.values()):
+            raise ValueError("thresholds must be finite and >= 0")
+        return value
 
 
 class QualityMetric(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from colasearch.errors import ScheduleError
 from colasearch.fingerprint import Fingerprint, fingerprint
 from colasearch.schedule import FORMAT_VERSION, LayerEntry, Schedule
 
@@ -91,13 +92,20 @@ def _declared_fingerprint(data: dict) -> Fingerprint | None:
 def _fit_problems(data: dict, actual: Fingerprint | None) -> list[str]:
     declared = _declared_fingerprint(data)
     problems = []
-    if actual is not None and declared is not None:
-        problems += [
-            f"model.fingerprint.{field}: schedule has {getattr(declared, field)!r}, the model has {getattr(actual, field)!r}"
+    if actual is not None and declared is not None and declared != actual:
+        differences = [
+            f"{field} {getattr(declared, field)!r} != {getattr(actual, field)!r}"
             for field in Fingerprint.model_fields
             if getattr(declared, field) != getattr(actual, field)
         ]
+        problems.append("model.fingerprint: written for another model (schedule vs model: " + ", ".join(differences) + ")")
     reference = actual or declared
+    experts = data.get("experts")
+    importance = experts.get("importance") if isinstance(experts, dict) else None
+    if reference is not None and isinstance(importance, list) and importance and len(importance) != reference.num_layers:
+        problems.append(
+            f"experts.importance: has {len(importance)} values, one per layer of a {reference.num_layers}-layer model"
+        )
     if reference is not None:
         source = "the model" if actual is not None else "the schedule's fingerprint"
         limit = reference.num_layers
@@ -131,6 +139,15 @@ def validate_schedule_file(path: str | os.PathLike, model=None, model_fingerprin
         where = f"line {mark.line + 1}" if mark is not None else "yaml"
         return [f"{where}: malformed YAML: {getattr(error, 'problem', None) or 'syntax error'}"]
     return schedule_problems(data, model=model, model_fingerprint=model_fingerprint)
+
+
+def load_valid(path: str | os.PathLike, model_fingerprint: Fingerprint | None = None) -> Schedule:
+    """Load a schedule for a command, refusing it with its first problem (out-of-range layers included)."""
+    problems = validate_schedule_file(path, model_fingerprint=model_fingerprint)
+    if problems:
+        more = f" (and {len(problems) - 1} more; see colasearch validate)" if len(problems) > 1 else ""
+        raise ScheduleError(f"{path}: {problems[0]}{more}")
+    return Schedule.load(path)
 
 
 def fingerprint_of_model_name(name_or_path: str) -> Fingerprint:

@@ -1,0 +1,38 @@
+"""Objective plug-ins: what a searcher optimizes. ``make_objective(name, ...)`` builds one by name."""
+
+from __future__ import annotations
+
+from colasearch.objectives.base import BaseObjective, Direction
+from colasearch.objectives.constrained import ConstrainedObjective
+from colasearch.objectives.measured_cost import MeasuredConstrainedObjective, MeasuredCost
+from colasearch.objectives.pareto import ParetoObjective, pareto_front
+from colasearch.objectives.quality import ObjectiveError, QualityObjective
+from colasearch.objectives.scalarized import ScalarizedObjective
+
+OBJECTIVES: dict[str, type[BaseObjective]] = {
+    cls.name: cls for cls in (QualityObjective, ConstrainedObjective, ScalarizedObjective, ParetoObjective,
+                               MeasuredConstrainedObjective)
+}
+
+
+def make_objective(name: str, metric: str, direction: Direction = "maximize", target_speedup: float | None = None,
+                   lam: float | None = None, **options) -> BaseObjective:
+    """Build an objective by name; options an objective does not take are refused, not ignored."""
+    if name not in OBJECTIVES:
+        raise ObjectiveError(f"unknown objective {name!r} (known: {', '.join(sorted(OBJECTIVES))})")
+    if options:
+        raise ObjectiveError(f"objective {name!r}: unknown option {sorted(options)[0]!r}")
+    cls = OBJECTIVES[name]
+    if name == "quality":
+        return cls(metric, direction)
+    if name == "scalarized":
+        return cls(metric, direction, lam=lam, target_speedup=target_speedup)
+    if lam is not None:
+        raise ObjectiveError(f"objective {name!r} takes no lambda (only 'scalarized' does)")
+    return cls(metric, direction, target_speedup=target_speedup)
+
+
+__all__ = [
+    "OBJECTIVES", "BaseObjective", "ConstrainedObjective", "Direction", "MeasuredConstrainedObjective", "MeasuredCost",
+    "ObjectiveError", "ParetoObjective", "QualityObjective", "ScalarizedObjective", "make_objective", "pareto_front",
+]

@@ -105,6 +105,8 @@ class FrontierSearcher(BaseSearcher):
             if self.space.meets_target(self.chain_for(self.current)):
                 self._phase = "boundary"
                 self._queue = self._boundary()
+                if not self._queue:
+                    self._phase = "done"
                 return
             moves = self._moves(self.current)
             if not moves:

@@ -124,9 +124,11 @@ class MCTSSearcher(BaseSearcher):
                 for run in ("attn", "mlp"):
                     children.append(chain[:start] + (LayerEntry(layer=entry.layer, run=run),) + chain[start + 1:])
         unique = list(dict.fromkeys(child for child in children if child and space.length_ok(child)))
-        # Children that already reach the target are tried first; among the rest, the cheapest.
+        # Children whose cost lands nearest the target are tried first: big skips far from the
+        # target, then the smallest skip that reaches it (skipping past the target only costs quality).
+        goal = 1.0 / space.target_speedup
         self._random.shuffle(unique)
-        unique.sort(key=lambda child: space.shortfall(child))
+        unique.sort(key=lambda child: abs(space.cost_fraction(child) - goal))
         return unique
 
     def _allowed_children(self, node: _Node) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from enum import Enum
 from pathlib import Path
@@ -21,6 +22,17 @@ class ExportFormat(str, Enum):
     checkpoint = "checkpoint"
     mergekit = "mergekit"
     json = "json"
+
+
+@contextlib.contextmanager
+def _writing(target: Path):
+    """An output path that cannot be written is bad input, not a crash."""
+    from colasearch.errors import ColasearchError
+
+    try:
+        yield
+    except OSError as error:
+        raise ColasearchError(f"cannot write {target}: {error.strerror or error}") from None
 
 
 def _model_name(schedule, model: str | None) -> str:
@@ -44,13 +56,16 @@ def export(
 ) -> None:
     """Write the schedule as a checkpoint any runtime loads, a mergekit passthrough config, or JSON."""
     from colasearch.export import require_layer_level, write_json, write_mergekit
-    from colasearch.schedule import Schedule
+    from colasearch.validate import load_valid
 
-    chosen = Schedule.load(schedule)
+    chosen = load_valid(schedule)
     if export_format is ExportFormat.json:
-        written = write_json(chosen, out)
+        with _writing(out):
+            written = write_json(chosen, out)
     elif export_format is ExportFormat.mergekit:
-        written = write_mergekit(chosen, out, model=_model_name(chosen, model), dtype=dtype)
+        source = _model_name(chosen, model)
+        with _writing(out):
+            written = write_mergekit(chosen, out, model=source, dtype=dtype)
     else:
         require_layer_level(chosen, "a checkpoint")  # before the model loads
         from transformers.utils import logging as hf_logging
@@ -58,9 +73,10 @@ def export(
         from colasearch.export import export_checkpoint
         from colasearch.loading import load_model
 
-        hf_logging.disable_progress_bar()
         language_model, tokenizer = load_model(_model_name(chosen, model))
-        written = export_checkpoint(language_model, chosen, out, tokenizer=tokenizer, force=force, overwrite=overwrite)
+        hf_logging.disable_progress_bar()  # stdout and stderr carry only the result and errors
+        with _writing(out):
+            written = export_checkpoint(language_model, chosen, out, tokenizer=tokenizer, force=force, overwrite=overwrite)
     typer.echo(f"wrote {export_format.value} export of {len(chosen.layers)} entries to {written}")
 
 
@@ -87,10 +103,10 @@ def show(
     ] = None,
 ) -> None:
     """The chain (layers run, skipped, repeated, sub-blocks) and the metrics of a schedule."""
-    from colasearch.schedule import Schedule
     from colasearch.show import draw_png, render
+    from colasearch.validate import load_valid
 
-    chosen = Schedule.load(schedule)
+    chosen = load_valid(schedule)
     ideal = None
     num_layers = None
     if model:
@@ -99,8 +115,10 @@ def show(
 
         language_model, _ = load_model(model)
         chosen.check_fits(language_model)
-        ideal = CostModel.from_model(language_model).ideal_speedup(chosen)
-        num_layers = CostModel.from_model(language_model).num_layers
+        costs = CostModel.from_model(language_model)
+        ideal, num_layers = costs.ideal_speedup(chosen), costs.num_layers
     render(chosen, num_layers=num_layers, ideal_speedup=ideal, title=schedule.name)
     if png is not None:
-        typer.echo(f"drew {draw_png(chosen, png, num_layers=num_layers, title=schedule.name)}")
+        with _writing(png):
+            drawn = draw_png(chosen, png, num_layers=num_layers, title=schedule.name)
+        typer.echo(f"drew {drawn}")

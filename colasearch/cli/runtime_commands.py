@@ -33,12 +33,17 @@ def generate(
     max_new_tokens: Annotated[int, typer.Option(help="Tokens to generate.")] = 32,
     chat: Annotated[bool, typer.Option(help="Wrap the prompt in the model's chat template.")] = False,
     force: ForceOption = False,
+    speculative: Annotated[bool, typer.Option(
+        help="Lossless: the schedule drafts, the full model verifies; text identical to the full model's.")] = False,
+    draft_tokens: Annotated[str, typer.Option(help="Tokens drafted per round with --speculative: an integer or 'adaptive'.")] = "4",
 ) -> None:
     """Greedy text from the model with the schedule applied; only the generated text goes to stdout."""
     from colasearch.schedule import Schedule  # noqa: F401  (fail fast on a bad file before loading)
 
     if schedule is not None:
         Schedule.load(schedule)
+    if speculative:
+        _check_speculative_flags(schedule, draft_tokens)
     from colasearch.loading import load_model
     from colasearch.runtime import greedy_generate, scheduled
 
@@ -49,9 +54,33 @@ def generate(
     else:
         text = prompt
     encoded = tokenizer(text, return_tensors="pt")
-    with scheduled(language_model, chosen, force=force):
-        output = greedy_generate(language_model, encoded.input_ids, encoded.attention_mask, max_new_tokens)
+    if speculative:
+        output = _speculative_output(language_model, chosen, encoded, max_new_tokens, draft_tokens, force)
+    else:
+        with scheduled(language_model, chosen, force=force):
+            output = greedy_generate(language_model, encoded.input_ids, encoded.attention_mask, max_new_tokens)
     typer.echo(tokenizer.decode(output[0, encoded.input_ids.shape[1]:], skip_special_tokens=True))
+
+
+def _check_speculative_flags(schedule_path: Path | None, draft_tokens: str) -> None:
+    """Refuse bad --speculative flags before the model is loaded."""
+    from colasearch.errors import ColasearchError
+    from colasearch.speculative.decoding import draft_length_policy
+
+    if schedule_path is None:
+        raise ColasearchError("--speculative needs --schedule: the schedule is the draft model")
+    draft_length_policy(draft_tokens)
+
+
+def _speculative_output(language_model, draft, encoded, max_new_tokens: int, draft_tokens: str, force: bool):
+    """Run the schedule as the draft of self-speculative decoding; its statistics go to stderr."""
+    from colasearch.speculative import speculative_generate
+
+    output, stats = speculative_generate(language_model, draft, encoded.input_ids, encoded.attention_mask,
+                                         max_new_tokens=max_new_tokens, draft_tokens=draft_tokens, force=force)
+    typer.echo(f"speculative: acceptance rate {stats.acceptance_rate:.3f}, {stats.accepted}/{stats.drafted} drafts "
+               f"accepted, {stats.new_tokens} tokens in {stats.full_forward_calls} full forwards", err=True)
+    return output
 
 
 @app.command()

@@ -7,6 +7,7 @@ all renumbered 0..n-1. Config fields that describe layers one by one follow thei
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -17,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from colasearch.errors import ColasearchError
-from colasearch.export.support import require_layer_level
+from colasearch.export.support import readable_mode, require_layer_level
 from colasearch.fingerprint import text_config
 from colasearch.runtime import apply_schedule, applied_schedule, decoder_of, family_of, restore
 from colasearch.schedule import Schedule
@@ -86,6 +87,28 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
         os.replace(staging, out_dir)
 
 
+@contextlib.contextmanager
+def _materialized(model, schedule: Schedule):
+    """Within the block, the model's layer list and config are the chain's; afterwards, exactly as before."""
+    decoder = decoder_of(model)
+    config = text_config(model.config)
+    originals = decoder.layers
+    new_fields = materialized_config_fields(config, schedule)
+    saved_fields = {name: getattr(config, name) for name in new_fields if hasattr(config, name)}
+    decoder.layers = _chain_modules(originals, schedule)
+    try:
+        for name, value in new_fields.items():
+            setattr(config, name, value)
+        yield model
+    finally:
+        decoder.layers = originals
+        for name in new_fields:
+            if name in saved_fields:
+                setattr(config, name, saved_fields[name])
+            elif hasattr(config, name):
+                delattr(config, name)
+
+
 def export_checkpoint(model, schedule: Schedule, out_dir: str | os.PathLike, tokenizer=None,
                       force: bool = False, overwrite: bool = False, max_shard_size: str = "5GB") -> Path:
     """Write ``schedule`` applied to ``model`` as safetensors + config (+ tokenizer) into ``out_dir``.
@@ -96,37 +119,25 @@ def export_checkpoint(model, schedule: Schedule, out_dir: str | os.PathLike, tok
     family_of(model)
     out_dir = Path(out_dir)
     _prepare_target(out_dir, overwrite)
-
     schedule.check_fits(model, force=force)
+
     previously_applied = applied_schedule(model)
     restore(model)
-    decoder = decoder_of(model)
-    config = text_config(model.config)
-    originals = decoder.layers
-    new_fields = materialized_config_fields(config, schedule)
-    saved_fields = {name: getattr(config, name) for name in new_fields if hasattr(config, name)}
-    added_fields = [name for name in new_fields if not hasattr(config, name)]
-
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial."))
     try:
-        decoder.layers = _chain_modules(originals, schedule)
-        for name, value in new_fields.items():
-            setattr(config, name, value)
-        model.save_pretrained(staging, max_shard_size=max_shard_size)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(staging)
-        schedule.save(staging / SCHEDULE_FILENAME)
-        _move_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial."))
+        try:
+            with _materialized(model, schedule):
+                model.save_pretrained(staging, max_shard_size=max_shard_size)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(staging)
+            os.chmod(schedule.save(staging / SCHEDULE_FILENAME), readable_mode())
+            os.chmod(staging, readable_mode(directory=True))
+            _move_into_place(staging, out_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     finally:
-        decoder.layers = originals
-        for name, value in saved_fields.items():
-            setattr(config, name, value)
-        for name in added_fields:
-            delattr(config, name)
         if previously_applied is not None:
             apply_schedule(model, previously_applied, force=True)
     return out_dir

@@ -43,7 +43,7 @@ def schema_text() -> str:
 
 
 def write_schema(path: str | os.PathLike = SHIPPED_SCHEMA) -> Path:
-    """Regenerate ``schedules/schema.json``: ``python -m colasearch.export.json``."""
+    """Regenerate ``schedules/schema.json``: ``python -m colasearch.export``."""
     return write_text_atomically(path, schema_text())
 
 
@@ -54,7 +54,3 @@ def schedule_json(schedule: Schedule) -> str:
 
 def write_json(schedule: Schedule, path: str | os.PathLike) -> Path:
     return write_text_atomically(path, schedule_json(schedule))
-
-
-if __name__ == "__main__":
-    print(write_schema())

@@ -25,8 +25,14 @@ def layer_ranges(schedule: Schedule) -> list[tuple[int, int]]:
     return [(start, end) for start, end in ranges]
 
 
+# colasearch's model aliases, as the Hugging Face repositories mergekit can fetch. The embedded
+# SmolLM2 is a dequantized Q4_1 GGUF of this repository, so the weights differ slightly.
+HUB_SOURCES = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
+
 def mergekit_config(schedule: Schedule, model: str | None = None, dtype: str | None = None) -> dict[str, Any]:
     source = model or schedule.model.name
+    source = HUB_SOURCES.get(source, source)
     if not source:
         raise ScheduleError("a mergekit config needs the model's name or path: pass --model")
     config: dict[str, Any] = {

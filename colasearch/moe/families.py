@@ -51,7 +51,8 @@ class MixtralSparseBlock(PlainSparseBlock):
 
     def forward(self, block, hidden_states, dispatch):
         if block.training and block.jitter_noise > 0:
-            hidden_states *= torch.empty_like(hidden_states).uniform_(1.0 - block.jitter_noise, 1.0 + block.jitter_noise)
+            noise = block.jitter_noise
+            hidden_states *= torch.empty_like(hidden_states).uniform_(1.0 - noise, 1.0 + noise)
         return super().forward(block, hidden_states, dispatch)
 
 

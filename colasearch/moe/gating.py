@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-# Group ids index this tuple. A vision-language adapter only has to produce ids; the gate is unchanged.
-TOKEN_GROUPS = ("text", "image")
+# Group ids index TOKEN_GROUPS. A vision-language adapter only has to produce ids; the gate is unchanged.
+from colasearch.schedule import TOKEN_GROUPS
+
 TEXT = TOKEN_GROUPS.index("text")
 
 

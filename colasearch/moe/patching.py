@@ -65,7 +65,9 @@ class ExpertGates:
 
     def dispatch_for(self, gate: LayerGate):
         def dispatch(experts, flat, router_logits, top_k_weights, top_k_index):
-            group_ids = self.group_ids if self.group_ids is not None and self.group_ids.numel() == flat.shape[0] else None
+            group_ids = self.group_ids
+            if group_ids is not None and group_ids.numel() != flat.shape[0]:
+                group_ids = None
             skipped = gate.skipped(router_logits, top_k_index, group_ids)
             self.record(gate.layer, skipped)
             if not bool(skipped.any()):
@@ -108,7 +110,8 @@ def sparse_blocks(model) -> tuple[SparseBlockFamily, dict[int, nn.Module]]:
     blocks = {index: layer.mlp for index, layer in enumerate(_original_layers(model))
               if family.is_sparse_block(getattr(layer, "mlp", None))}
     if not blocks:
-        raise ScheduleError(f"found no {family.block_class_name} in this {model_type} model (unexpected transformers version?)")
+        raise ScheduleError(
+            f"found no {family.block_class_name} in this {model_type} model (unexpected transformers version?)")
     return family, blocks
 
 
@@ -118,7 +121,8 @@ def plan_gates(model, section: ExpertSkipping) -> tuple[SparseBlockFamily, dict[
     num_layers = len(_original_layers(model))
     if len(section.importance) != num_layers:
         raise ScheduleError(
-            f"experts.importance has {len(section.importance)} values but the model has {num_layers} layers (one per layer)"
+            f"experts.importance has {len(section.importance)} values but the model has {num_layers} layers "
+            "(one per layer)"
         )
     text_only = [group for group in section.thresholds if group != "text"]
     if text_only:
@@ -126,7 +130,10 @@ def plan_gates(model, section: ExpertSkipping) -> tuple[SparseBlockFamily, dict[
             f"experts.thresholds names token group {text_only[0]!r}, but this model reads text tokens only"
         )
     thresholds = threshold_vector(section.thresholds)
-    gates = {index: LayerGate(index, section.importance[index], thresholds, section.renormalize) for index in blocks}
+    # Thresholds live next to each block's router, so gating copies nothing between devices.
+    gates = {index: LayerGate(index, section.importance[index], thresholds.to(block.gate.weight.device),
+                              section.renormalize)
+             for index, block in blocks.items()}
     return family, blocks, gates
 
 
@@ -136,14 +143,17 @@ def install_gates(model, family: SparseBlockFamily, blocks: dict[int, nn.Module]
     for index, block in blocks.items():
         dispatch = state.dispatch_for(gates[index])
         # An instance attribute shadows the class's forward; deleting it brings the original back.
-        block.forward = types.MethodType(lambda self, hidden_states, _d=dispatch: family.forward(self, hidden_states, _d),
-                                         block)
+        block.forward = types.MethodType(
+            lambda self, hidden_states, _dispatch=dispatch: family.forward(self, hidden_states, _dispatch), block)
     object.__setattr__(model, _STATE, state)
     return state
 
 
 def apply_expert_skipping(model, section: ExpertSkipping):
-    """Patch ``model``'s sparse MoE blocks to skip experts as ``section`` says. Undo with :func:`remove_expert_skipping`."""
+    """Patch ``model``'s sparse MoE blocks to skip experts as ``section`` says.
+
+    Undo with :func:`remove_expert_skipping`; ``apply_schedule``/``restore`` do both for a schedule.
+    """
     install_gates(model, *plan_gates(model, section))
     return model
 

@@ -37,7 +37,8 @@ class PackedSequence:
     j-th continuation. A token sees the prefix and the earlier tokens of its own segment, with
     ``positions`` restarting after the prefix, so each continuation is computed exactly as if it
     followed the prefix alone. ``predict_at[k]`` is the index whose next-token prediction is
-    scored against ``targets[k]``.
+    scored against ``targets[k]``, a token of segment ``target_segments[k]`` (the prediction at a
+    context's last token serves the first token of every continuation).
     """
 
     tokens: list[int]
@@ -45,6 +46,15 @@ class PackedSequence:
     segments: list[int]
     predict_at: list[int]
     targets: list[int]
+    target_segments: list[int] | None = None
+
+    def segment_of_target(self, index: int) -> int:
+        return 0 if self.target_segments is None else self.target_segments[index]
+
+    def unpacked(self, segment: int) -> tuple[list[int], dict[int, int]]:
+        """The plain sequence a continuation stands for: prefix then that segment, and the index map."""
+        kept = [i for i, owner in enumerate(self.segments) if owner in (0, segment)]
+        return [self.tokens[i] for i in kept], {packed: plain for plain, packed in enumerate(kept)}
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -1,6 +1,7 @@
 """Built-in tasks written for colasearch: generated deterministically, no download needed.
 
-Each is multiple choice (four options, chance 25%), so it runs on the evaluator's fast path.
+Each is multiple choice (four options, chance 25%), so it runs on the evaluator's fast path, and
+each is phrased so that SmolLM2-135M-Instruct is well above chance (see BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -72,8 +73,11 @@ def capitals_questions(seed: int = 0) -> list[tuple[str, Question]]:
     return questions
 
 
+ADDITION_SHOTS = "12 + 35 = 47\n41 + 8 = 49\n"
+
+
 def addition_questions(count: int = 400, seed: int = 0) -> list[tuple[str, Question]]:
-    """Two-digit plus two-digit sums; distractors differ by a carry or a units slip."""
+    """Two-digit sums after two worked examples; wrong options lie 3 to 30 away from the sum."""
     rng = random.Random(f"addition-{seed}")
     questions, seen = [], set()
     while len(questions) < count:
@@ -82,42 +86,44 @@ def addition_questions(count: int = 400, seed: int = 0) -> list[tuple[str, Quest
             continue
         seen.add((left, right))
         total = left + right
-        wrong = []
-        for delta in rng.sample([-10, 10, -1, 1, -11, 11, 2, -2, 20], 9):
-            if total + delta > 0 and total + delta not in wrong:
-                wrong.append(total + delta)
+        wrong = rng.sample([value for value in range(total - 30, total + 31) if abs(value - total) > 2], 3)
         questions.append((f"add-{left}-{right}", _shuffled_question(
-            rng, f"Question: What is {left} + {right}?", str(total), [str(value) for value in wrong])))
+            rng, f"{ADDITION_SHOTS}{left} + {right} =", str(total), [str(value) for value in wrong])))
     return questions
 
 
-def _sequence_items(rng: random.Random) -> list[tuple[str, list[str], str, list[str]]]:
-    """(id, shown items, next item, pool of plausible wrong items)."""
+def _sequence_items() -> list[tuple[str, list[str], str, list[str]]]:
+    """(id, shown items, next item, wrong options to draw from); none of the wrong ones is shown."""
     cases = []
-    for cycle, label in ((_DAYS, "days"), (_MONTHS, "months"), (_LETTERS[:20], "letters"), (_NUMBER_WORDS, "words")):
+    for cycle, label in ((_DAYS, "days"), (_MONTHS, "months"), (_LETTERS, "letters"), (_NUMBER_WORDS, "words")):
         for start in range(len(cycle) - 4):
-            shown = cycle[start:start + 4]
-            answer = cycle[start + 4]
-            pool = [item for item in cycle if item != answer and item not in shown[-1:]]
+            shown, answer = cycle[start:start + 4], cycle[start + 4]
+            pool = [item for item in cycle if item not in shown + [answer]]
+            if len(pool) < 3:  # a week leaves two unseen days; months fill the options up
+                pool += _MONTHS[:3 - len(pool)]
             cases.append((f"{label}-{start}", shown, answer, pool))
-    for step in (1, 2, 3, 5, 10):
-        for start in range(1, 31, 2):
-            shown = [str(start + step * k) for k in range(4)]
-            answer = str(start + step * 4)
-            pool = [str(start + step * 4 + delta) for delta in (-step, step, 1, -1, 2 * step) if delta]
-            pool = [value for value in dict.fromkeys(pool) if value != answer]
-            cases.append((f"step{step}-{start}", shown, answer, pool))
+    for step in (1, 2, 3, 4, 5, 10):
+        for start in range(1, 31):
+            shown = [start + step * k for k in range(4)]
+            answer = start + step * 4
+            pool = [value for value in range(answer - 3 * step - 5, answer + 3 * step + 6)
+                    if value not in shown and value != answer and value > 0]
+            cases.append((f"step{step}-{start}", [str(value) for value in shown], str(answer), [str(v) for v in pool]))
+    for start in range(1, 13):
+        shown = [start * 2 ** k for k in range(4)]
+        pool = [start * 12, start * 10, start * 16 + start, start * 24, start * 9]
+        cases.append((f"double-{start}", [str(value) for value in shown], str(start * 16), [str(v) for v in pool]))
     return cases
 
 
 def sequence_questions(seed: int = 0) -> list[tuple[str, Question]]:
+    """The next item of a simple sequence (days, months, letters, number words, steps, doubling)."""
     rng = random.Random(f"sequence-{seed}")
-    questions = []
-    for item_id, shown, answer, pool in _sequence_items(rng):
-        distractors = rng.sample(pool, 3)
-        questions.append((f"seq-{item_id}", _shuffled_question(
-            rng, f"Question: What comes next in the sequence {', '.join(shown)}, ...?", answer, distractors)))
-    return questions
+    return [(f"seq-{item_id}", _shuffled_question(rng, ", ".join(shown) + ",", answer, rng.sample(pool, 3)))
+            for item_id, shown, answer, pool in _sequence_items()]
+
+
+BUILTIN_JOINS = {"capitals": "\nAnswer: ", "addition": " ", "sequence": " "}
 
 
 BUILTIN_TASKS = {
@@ -131,7 +137,7 @@ def builtin_task(name: str, **options) -> MultipleChoiceTask:
     if name not in BUILTIN_TASKS:
         raise TaskError(f"unknown built-in task {name!r} (built-in: {', '.join(sorted(BUILTIN_TASKS))})")
     settings = options_from(MultipleChoiceOptions, options, f"builtin:{name}")
-    return MultipleChoiceTask(name, BUILTIN_TASKS[name](), join=settings.join or "\nAnswer: ",
+    return MultipleChoiceTask(name, BUILTIN_TASKS[name](), join=settings.join or BUILTIN_JOINS[name],
                               primary_metric=settings.primary_metric or "acc", max_length=settings.max_length,
                               source={"builtin": name, "version": 1})
 

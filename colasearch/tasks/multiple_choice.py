@@ -92,25 +92,25 @@ class MultipleChoiceTask(ScoringTask):
             # Keep the choices whole; trim the context from the left if the item is too long.
             room = max(1, self.max_length - max(len(choice) for choice in choices))
             context = context[-room:]
-            tokens, positions, segments, predict_at, targets = list(context), list(range(len(context))), \
-                [0] * len(context), [], []
+            tokens, positions, segments = list(context), list(range(len(context))), [0] * len(context)
+            predict_at, targets, target_segments = [], [], []
             for number, choice in enumerate(choices, start=1):
                 for offset, token in enumerate(choice):
                     # The first choice token is predicted by the last context token.
                     predict_at.append(len(context) - 1 if offset == 0 else len(tokens) - 1)
                     targets.append(token)
+                    target_segments.append(number)
                     tokens.append(token)
                     positions.append(len(context) + offset)
                     segments.append(number)
-            packed.append(PackedSequence(tokens, positions, segments, predict_at, targets))
+            packed.append(PackedSequence(tokens, positions, segments, predict_at, targets, target_segments))
         return packed
 
     def choice_loglikelihoods(self, sequence: PackedSequence, scores: SequenceScores) -> list[float]:
         totals: dict[int, float] = {}
-        for index, position in enumerate(sequence.predict_at):
-            # The scored token sits at position+1 unless it is a choice's first token (predicted from the context).
-            segment = sequence.segments[_target_index(sequence, index)]
-            totals[segment] = totals.get(segment, 0.0) + float(scores.target_logprobs[index])
+        for index, value in enumerate(scores.target_logprobs.tolist()):
+            segment = sequence.segment_of_target(index)
+            totals[segment] = totals.get(segment, 0.0) + value
         return [totals[segment] for segment in sorted(totals)]
 
     def metrics(self, items, packed, scores) -> dict[str, float]:
@@ -124,13 +124,6 @@ class MultipleChoiceTask(ScoringTask):
             correct_norm += _argmax(normalised) == question.label
         count = max(1, len(items))
         return {"acc": correct / count, "acc_norm": correct_norm / count}
-
-
-def _target_index(sequence: PackedSequence, index: int) -> int:
-    """Index in the packed sequence of the token that ``predict_at[index]`` is scored against."""
-    # Targets are appended in token order after the context, so the k-th target is token context+k.
-    context_length = sequence.segments.count(0)
-    return context_length + index
 
 
 def _argmax(values: list[float]) -> int:

@@ -1,0 +1,3 @@
+from colasearch.cli import main
+
+main()

@@ -1,0 +1,116 @@
+"""``colasearch eval``: quality on both splits for the full model and a schedule, speedup and cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from colasearch.cli.app import app
+from colasearch.cli.runtime_commands import ForceOption, ModelOption, ScheduleOption, load_schedule_for
+
+TaskOption = Annotated[Optional[str], typer.Option(
+    "--task", "-t", help="builtin:NAME, jsonl:PATH, text:PATH, fidelity:PATH or lm-eval:NAME (default: the built-in default).")]
+
+
+def _task_options(join: str | None, chat: bool, max_new_tokens: int | None) -> dict:
+    options: dict = {}
+    if join is not None:
+        options["join"] = join.encode().decode("unicode_escape")
+    if chat:
+        options["chat"] = True
+    if max_new_tokens is not None:
+        options["max_new_tokens"] = max_new_tokens
+    return options
+
+
+def evaluation_report(evaluator, schedule, measured_speedup: float | None) -> dict:
+    """The ``--json`` object: quality per split for the full model (and the schedule), speedups and cost."""
+    from colasearch.tasks import SPLITS
+
+    def both(variant):
+        return {split: evaluator.evaluate(variant, split).quality for split in SPLITS}
+
+    report = {"task": evaluator.task.name, "primary_metric": evaluator.task.primary_metric,
+              "split_sizes": {split: len(evaluator.split_items(split)) for split in SPLITS},
+              "full": both(None)}
+    if schedule is not None:
+        report["schedule"] = both(schedule)
+    report["ideal_speedup"] = evaluator.cost_model.ideal_speedup(schedule)
+    report["measured_speedup"] = measured_speedup
+    report["cost"] = evaluator.cost_model.summary(schedule)
+    report["full_cost"] = evaluator.cost_model.summary(None)
+    return report
+
+
+def _print_report(report: dict, model_name: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    sizes = report["split_sizes"]
+    table = Table(title=f"{report['task']} on {model_name} (search {sizes['search']} items, held-out {sizes['heldout']})")
+    table.add_column("metric")
+    table.add_column("full held-out", justify="right")
+    table.add_column("full search", justify="right")
+    if "schedule" in report:
+        table.add_column("schedule held-out", justify="right")
+        table.add_column("schedule search", justify="right")
+        table.add_column("gap (search - held-out)", justify="right")
+    for metric in report["full"]["heldout"]:
+        marker = " *" if metric == report["primary_metric"] else ""
+        row = [metric + marker, f"{report['full']['heldout'][metric]:.4f}", f"{report['full']['search'][metric]:.4f}"]
+        if "schedule" in report:
+            held, search = report["schedule"]["heldout"][metric], report["schedule"]["search"][metric]
+            row += [f"{held:.4f}", f"{search:.4f}", f"{search - held:+.4f}"]
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    measured = report["measured_speedup"]
+    measured_text = f"{measured:.3f}x measured" if measured is not None else "not measured"
+    cost, full = report["cost"], report["full_cost"]
+    console.print(f"speedup: {report['ideal_speedup']:.3f}x ideal, {measured_text}")
+    console.print(f"cost per token: {cost['flops_per_token'] / 1e6:.1f} MFLOP (full {full['flops_per_token'] / 1e6:.1f}), "
+                  f"KV cache {cost['kv_bytes_per_token'] / 1024:.1f} KiB (full {full['kv_bytes_per_token'] / 1024:.1f})")
+
+
+@app.command("eval")
+def eval_command(
+    model: ModelOption = "smollm2-135m",
+    task: TaskOption = None,
+    schedule: ScheduleOption = None,
+    search_size: Annotated[int, typer.Option(help="Items in the search split.")] = 64,
+    heldout_size: Annotated[int, typer.Option(help="Items in the held-out split.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Time the schedule against the full model.")] = True,
+    cache: Annotated[Optional[Path], typer.Option(help="Result cache (JSONL), reused across runs.")] = None,
+    join: Annotated[Optional[str], typer.Option(help="Multiple choice: text between context and choice (escapes allowed).")] = None,
+    chat: Annotated[bool, typer.Option(help="Generation: wrap prompts in the model's chat template.")] = False,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="Generation: tokens to decode.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    force: ForceOption = False,
+) -> None:
+    """Quality on both splits (held-out first), ideal and measured speedup, and cost."""
+    from colasearch.schedule import Schedule
+    from colasearch.tasks import DEFAULT_TASK, load_task
+
+    # Bad files fail before the model loads.
+    if schedule is not None:
+        Schedule.load(schedule)
+    chosen_task = load_task(task or DEFAULT_TASK, **_task_options(join, chat, max_new_tokens))
+
+    from colasearch.evaluator import Evaluator
+    from colasearch.loading import load_model
+    from colasearch.objectives import MeasuredCost
+
+    language_model, tokenizer = load_model(model)
+    chosen = load_schedule_for(language_model, schedule, force)
+    evaluator = Evaluator(language_model, tokenizer, chosen_task, search_size=search_size, heldout_size=heldout_size,
+                          seed=seed, cache_path=cache, force=force)
+    measured = MeasuredCost(language_model).speedup(chosen) if measure and chosen is not None else None
+    report = evaluation_report(evaluator, chosen, measured)
+    if json_output:
+        typer.echo(json.dumps(report))
+    else:
+        _print_report(report, model)

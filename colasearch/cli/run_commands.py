@@ -1,0 +1,273 @@
+"""``colasearch run`` (search for a schedule and write it) and ``colasearch compare`` (searchers side by side)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from colasearch.cli.app import app
+
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")]
+TaskOption = Annotated[Optional[str], typer.Option("--task", "-t", help="Task spec, e.g. builtin:capitals or jsonl:PATH (default: a built-in task).")]
+BudgetOption = Annotated[Optional[int], typer.Option("--budget", "-b", help="Evaluations on the search split (default 40).")]
+TargetOption = Annotated[float, typer.Option("--target-speedup", help="Ideal speedup the schedule must reach.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the searcher (splits use --split-seed).")]
+ObjectiveOption = Annotated[str, typer.Option("--objective", help="Objective plug-in (constrained, scalarized, pareto).")]
+SearchSizeOption = Annotated[int, typer.Option("--search-size", help="Items in the search split.")]
+HeldoutSizeOption = Annotated[int, typer.Option("--heldout-size", help="Items in the held-out split.")]
+SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="Seed of the search/held-out split.")]
+OptionOption = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Searcher option KEY=VALUE (repeatable).")]
+SubBlocksOption = Annotated[bool, typer.Option("--sub-blocks/--no-sub-blocks", help="Allow skipping attention or MLP sub-blocks alone.")]
+RepeatsOption = Annotated[bool, typer.Option("--repeats/--no-repeats", help="Allow running a layer twice.")]
+MeasureOption = Annotated[bool, typer.Option("--measure/--no-measure", help="Time decode speed of the results.")]
+
+
+def _fmt(value, digits: int = 4, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _finish(context, candidate, measure: bool):
+    from colasearch.search.session import measured_speedup
+
+    if candidate.heldout is None:
+        candidate.heldout = context.evaluator.evaluate(candidate.schedule, split="heldout")
+    if measure and candidate.measured_speedup is None:
+        candidate.measured_speedup = measured_speedup(context.model, candidate.schedule)
+    return candidate
+
+
+@app.command()
+def run(
+    model: ModelOption = "smollm2-135m",
+    task: TaskOption = None,
+    searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: mcts, optuna, rl, frontier, unified, greedy, random or a plug-in.")] = "mcts",
+    budget: BudgetOption = None,
+    target_speedup: TargetOption = 1.25,
+    seed: SeedOption = 0,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Schedule YAML to write (default runs/<model>_<task>_<searcher>_x<target>.yaml).")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage: a journal file (default: next to --out) or an RDB URL.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from its storage; nothing is recomputed.")] = False,
+    objective: ObjectiveOption = "constrained",
+    baselines: Annotated[str, typer.Option("--baselines", help="Comma-separated baselines to compare against ('' for none).")] = "unified",
+    option: OptionOption = None,
+    sub_blocks: SubBlocksOption = False,
+    repeats: RepeatsOption = False,
+    search_size: SearchSizeOption = 64,
+    heldout_size: HeldoutSizeOption = 200,
+    split_seed: SplitSeedOption = 0,
+    measure: MeasureOption = True,
+) -> None:
+    """Search for the best schedule at a speed target and write it with its held-out numbers."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from colasearch.search.session import (
+        DEFAULT_BUDGET, Candidate, RunContext, check_run_options, default_out, deployable, parse_options, search_with,
+    )
+    from colasearch.searchers.base import SearcherError, searcher_class
+    from colasearch.tasks import DEFAULT_TASK
+
+    budget = DEFAULT_BUDGET if budget is None else budget
+    task = task or DEFAULT_TASK
+    check_run_options(searcher, budget, target_speedup, objective)
+    baseline_names = [name.strip() for name in baselines.split(",") if name.strip()]
+    for name in baseline_names:
+        searcher_class(name)
+    options = parse_options(option)
+    space_options = {"sub_blocks": sub_blocks, "repeats": repeats}
+    console = Console(stderr=True)
+
+    out = out or default_out(model, task, searcher, target_speedup)
+    storage = storage or str(out.with_suffix(".journal"))
+    # The evaluator's result cache sits next to a journal, so a resumed run recomputes not even the table's rows.
+    cache_path = None if "://" in storage else Path(storage).with_suffix(".results.jsonl")
+    context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path)
+    context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
+
+    outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective, storage, resume,
+                                            options, space_options, progress=True)
+    if outcome.best is None or outcome.best_value == float("-inf"):
+        raise SearcherError(f"{searcher} found no schedule reaching {target_speedup:g}x in {outcome.evaluations} "
+                            "evaluations; raise --budget or lower --target-speedup")
+    if getattr(outcome.searcher, "oracle", False):
+        raise SearcherError("oracle mode is for analysis only and never writes a deployable schedule")
+
+    full = _finish(context, Candidate("full model", None, context.evaluator.evaluate(None, "search")), measure)
+    found = _finish(context, Candidate(f"{searcher} (found)", outcome.best, outcome.best_result), measure)
+    best_baseline = None
+    for name in baseline_names:
+        if name == searcher:
+            continue
+        baseline_outcome, _ = search_with(context, name, 1 if name != "random" else budget, target_speedup, seed,
+                                          objective, None, False, {}, space_options)
+        if baseline_outcome.best is None:
+            continue
+        candidate = Candidate(f"{name} (baseline)", baseline_outcome.best, baseline_outcome.best_result)
+        if best_baseline is None or objective_object.scalar(candidate.search) > objective_object.scalar(best_baseline.search):
+            best_baseline = candidate
+    if best_baseline is not None:
+        _finish(context, best_baseline, measure)
+
+    metric = context.metric
+    table = Table(title=f"{model} on {context.task.name}: target {target_speedup:g}x, {outcome.evaluations} evaluations "
+                        f"({outcome.computed} computed, {outcome.reused} read back), {outcome.seconds:.0f}s")
+    table.add_column("schedule", no_wrap=True)
+    for column in ("layers", f"{metric} held-out", f"{metric} search", "ideal speedup", "measured speedup"):
+        table.add_column(column, justify="right")
+    for candidate in (full, best_baseline, found):
+        if candidate is None:
+            continue
+        layers = "all" if candidate.schedule is None else str(len(candidate.schedule.layers))
+        table.add_row(candidate.label, layers, _fmt(candidate.heldout.quality[metric]),
+                      _fmt(candidate.search.quality[metric]), _fmt(candidate.search.ideal_speedup, 3, "x"),
+                      _fmt(candidate.measured_speedup, 3, "x"))
+    Console().print(table)
+
+    provenance = {"_full": full, "task_spec": task, "storage": storage, "study": outcome.store.name,
+                  "evaluations": outcome.evaluations, "search_size": search_size, "heldout_size": heldout_size,
+                  "split_seed": split_seed, "searcher_options": options or None}
+    if best_baseline is not None:
+        provenance["baseline"] = {"name": best_baseline.label.split(" ")[0],
+                                  "heldout": best_baseline.heldout.quality[metric],
+                                  "ideal_speedup": best_baseline.search.ideal_speedup}
+    schedule = deployable(context, found, objective, target_speedup, searcher, budget, seed, provenance)
+    schedule.save(out)
+    console.print(f"wrote {out}  ({found.schedule.chain})")
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not dominated in (speedup up, quality up), sorted by speedup."""
+    front = []
+    for speedup, quality in sorted(points, key=lambda point: (-point[0], -point[1])):
+        if not front or quality > front[-1][1]:
+            front.append((speedup, quality))
+    return sorted(front)
+
+
+def plot_pareto(path: Path, records: dict[str, list[tuple[float, float]]], chosen: dict[str, tuple[float, float]],
+                target: float, metric: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    everything = []
+    for index, (name, points) in enumerate(records.items()):
+        color = f"C{index}"
+        if points:
+            axes.scatter([p[0] for p in points], [p[1] for p in points], s=12, alpha=0.4, color=color, label=f"{name} (search)")
+            everything.extend(points)
+        if name in chosen:
+            axes.scatter([chosen[name][0]], [chosen[name][1]], s=80, marker="*", color=color, edgecolor="black",
+                         label=f"{name} (held-out)")
+    front = pareto_front(everything)
+    if front:
+        axes.step([p[0] for p in front], [p[1] for p in front], where="post", color="black", linewidth=1,
+                  label="Pareto front (search)")
+    axes.axvline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}x")
+    axes.set_xlabel("ideal speedup")
+    axes.set_ylabel(metric)
+    axes.legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    _atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+    plt.close(figure)
+
+
+@app.command()
+def compare(
+    model: ModelOption = "smollm2-135m",
+    task: TaskOption = None,
+    searchers: Annotated[str, typer.Option("--searchers", help="Comma-separated searchers (default: all built-in).")] = "",
+    budget: BudgetOption = None,
+    target_speedup: TargetOption = 1.25,
+    seed: SeedOption = 0,
+    objective: ObjectiveOption = "constrained",
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for compare.csv and pareto.png.")] = Path("runs/compare"),
+    sub_blocks: SubBlocksOption = False,
+    search_size: SearchSizeOption = 64,
+    heldout_size: HeldoutSizeOption = 200,
+    split_seed: SplitSeedOption = 0,
+    measure: MeasureOption = False,
+) -> None:
+    """Several searchers at the same budget and target: held-out quality, evaluations, wall time, Pareto PNG."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from colasearch.search.session import DEFAULT_BUDGET, Candidate, RunContext, check_run_options, search_with
+    from colasearch.tasks import DEFAULT_TASK
+
+    budget = DEFAULT_BUDGET if budget is None else budget
+    task = task or DEFAULT_TASK
+    names = [name.strip() for name in searchers.split(",") if name.strip()] or \
+        ["mcts", "optuna", "rl", "frontier", "unified", "greedy", "random"]
+    for name in names:
+        check_run_options(name, budget, target_speedup, objective)
+    if len(set(names)) != len(names):
+        from colasearch.errors import ColasearchError
+
+        raise ColasearchError("--searchers names a searcher twice")
+    context = RunContext.load(model, task, search_size, heldout_size, split_seed)
+    context.space(target_speedup, sub_blocks=sub_blocks)
+    metric = context.metric
+    full = _finish(context, Candidate("full", None, context.evaluator.evaluate(None, "search")), False)
+
+    rows, records, chosen = [], {}, {}
+    for name in names:
+        evaluator = context.fresh_evaluator()
+        started = time.perf_counter()
+        outcome, objective_object = search_with(context, name, budget, target_speedup, seed, objective, None, False,
+                                                {}, {"sub_blocks": sub_blocks}, progress=True, evaluator=evaluator)
+        seconds = time.perf_counter() - started
+        records[name] = [(result.ideal_speedup, result.quality[metric]) for _, result in outcome.records]
+        feasible = outcome.best is not None and outcome.best_value > float("-inf")
+        row = {"searcher": name, "evaluations": outcome.evaluations, "wall_s": round(seconds, 1),
+               "heldout": None, "search": None, "ideal_speedup": None, "measured_speedup": None, "chain": ""}
+        if feasible:
+            candidate = _finish(context, Candidate(name, outcome.best, outcome.best_result), measure)
+            row.update(heldout=candidate.heldout.quality[metric], search=candidate.search.quality[metric],
+                       ideal_speedup=candidate.search.ideal_speedup, measured_speedup=candidate.measured_speedup,
+                       chain=candidate.schedule.chain)
+            chosen[name] = (candidate.search.ideal_speedup, candidate.heldout.quality[metric])
+        rows.append(row)
+
+    table = Table(title=f"{model} on {context.task.name}: target {target_speedup:g}x, budget {budget}; full model "
+                        f"{metric} held-out {full.heldout.quality[metric]:.4f}")
+    table.add_column("searcher", no_wrap=True)
+    for column in (f"{metric} held-out", f"{metric} search", "ideal speedup", "measured", "evaluations", "wall s"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(row["searcher"], _fmt(row["heldout"]), _fmt(row["search"]), _fmt(row["ideal_speedup"], 3, "x"),
+                      _fmt(row["measured_speedup"], 3, "x"), str(row["evaluations"]), f"{row['wall_s']:.1f}")
+    Console().print(table)
+
+    def write_csv(tmp):
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+            writer.writerow({"searcher": "full model", "evaluations": 0, "wall_s": 0,
+                             "heldout": full.heldout.quality[metric], "search": full.search.quality[metric],
+                             "ideal_speedup": 1.0, "measured_speedup": None, "chain": "all"})
+
+    _atomic_write(out_dir / "compare.csv", write_csv)
+    plot_pareto(out_dir / "pareto.png", records, chosen, target_speedup, metric)
+    Console(stderr=True).print(f"wrote {out_dir / 'compare.csv'} and {out_dir / 'pareto.png'}")

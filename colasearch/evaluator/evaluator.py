@@ -1,0 +1,210 @@
+"""The Evaluator: (model, schedule, task split) -> EvalResult, fast and never twice for one schedule."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from time import perf_counter
+
+import torch
+
+from colasearch.cost import CostModel
+from colasearch.errors import TaskError
+from colasearch.evaluator.forward import ChainRunner, PackedBatch, fast_path_supported
+from colasearch.evaluator.prefix_cache import PrefixCache, entry_key
+from colasearch.evaluator.reference import reference_scores
+from colasearch.evaluator.result_cache import ResultCache
+from colasearch.fingerprint import fingerprint
+from colasearch.results import EvalResult
+from colasearch.runtime import scheduled
+from colasearch.schedule import Schedule
+from colasearch.tasks.base import ModelTask, PackedSequence, ScoringTask, SequenceScores, Task
+from colasearch.tasks.splits import SPLITS, split_items
+
+DEFAULT_BATCH_TOKENS = 2048
+# One schedule may fill at most this share of the prefix cache, so a few lineages fit at once.
+SCHEDULE_SHARE = 0.25
+
+
+class Evaluator:
+    def __init__(self, model, tokenizer, task: Task, search_size: int = 64, heldout_size: int = 200, seed: int = 0,
+                 cache_path: Path | None = None, prefix_cache_mb: int = 512, batch_tokens: int = DEFAULT_BATCH_TOKENS,
+                 measured_cost=None, force: bool = False):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.task = task
+        self.force = force
+        task.bind(tokenizer)
+        self.splits = split_items(task.items(), search_size, heldout_size, seed)
+        self.split_config = {"search": search_size, "heldout": heldout_size, "seed": seed}
+        self.cost_model = CostModel.from_model(model)
+        self.measured_cost = measured_cost
+        self.model_hash = fingerprint(model).shape_hash
+        self.task_key = f"{task.name}:{task.config_key()}:{search_size}/{heldout_size}/{seed}"
+        self.results = ResultCache(cache_path)
+        self.prefix_cache = PrefixCache(prefix_cache_mb * 2**20)
+        self.batch_tokens = batch_tokens
+        self.fast = isinstance(task, ScoringTask) and fast_path_supported(model)
+        self.runner = ChainRunner(model) if self.fast else None
+        self._packed: dict[str, list[PackedSequence]] = {}
+        self._batches: dict[str, list[PackedBatch]] = {}
+        self._references: dict[tuple[str, int], torch.Tensor] = {}
+        self._counts = {"computed": 0, "result_cache_hits": 0, "entries_run": 0, "entries_reused": 0}
+
+    # -- public ---------------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {**self._counts, "prefix_cache_hits": self.prefix_cache.hits,
+                "prefix_cache_misses": self.prefix_cache.misses, "prefix_cache_evictions": self.prefix_cache.evictions,
+                "prefix_cache_bytes": self.prefix_cache.bytes, "result_cache_size": len(self.results)}
+
+    def result_key(self, schedule: Schedule | None, split: str) -> str:
+        return f"{self.model_hash}|{schedule_key(schedule)}|{self.task_key}|{split}"
+
+    def evaluate(self, schedule: Schedule | None, split: str = "search") -> EvalResult:
+        self._check_split(split)
+        if schedule is not None:
+            schedule.check_fits(self.model, force=self.force)
+        key = self.result_key(schedule, split)
+        cached = self.results.get(key)
+        if cached is not None:
+            self._counts["result_cache_hits"] += 1
+            return cached
+        start = perf_counter()
+        quality = self._quality(schedule, split)
+        measured = self.measured_cost.speedup(schedule) if self.measured_cost is not None else None
+        result = EvalResult(schedule_key=schedule_key(schedule), task=self.task.name, split=split, quality=quality,
+                            ideal_speedup=self.cost_model.ideal_speedup(schedule), measured_speedup=measured,
+                            seconds=perf_counter() - start)
+        self._counts["computed"] += 1
+        self.results.put(key, result)
+        return result
+
+    def evaluate_many(self, schedules: list[Schedule | None], split: str = "search") -> list[EvalResult]:
+        """Evaluated in chain order, so schedules sharing a prefix run back to back and reuse it."""
+        order = sorted(range(len(schedules)), key=lambda i: _chain_sort_key(schedules[i]))
+        results: dict[int, EvalResult] = {}
+        for index in order:
+            results[index] = self.evaluate(schedules[index], split)
+        return [results[index] for index in range(len(schedules))]
+
+    def split_items(self, split: str):
+        self._check_split(split)
+        return self.splits[split]
+
+    def calibration_batch(self, max_items: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Search-split token sequences, left-padded, for importance scores; never held-out items."""
+        items = self.splits.search[:max_items]
+        if isinstance(self.task, ScoringTask):
+            sequences = []
+            for sequence in self.task.pack(items, self.tokenizer):
+                segment = min(sequence.segment_of_target(k) for k in range(len(sequence.targets))) \
+                    if sequence.targets else 0
+                sequences.append(sequence.unpacked(segment)[0])
+        elif hasattr(self.task, "prompt_text"):
+            sequences = [self.tokenizer(self.task.prompt_text(self.tokenizer, item.data.prompt)).input_ids
+                         for item in items]
+        else:
+            raise TaskError(f"task {self.task.name!r} has no text to calibrate on; use a jsonl, text or built-in task")
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        width = max(len(tokens) for tokens in sequences)
+        device = next(self.model.parameters()).device
+        input_ids = torch.tensor([[pad] * (width - len(t)) + list(t) for t in sequences], device=device)
+        mask = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in sequences], device=device)
+        return input_ids, mask
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _check_split(self, split: str) -> None:
+        if split not in SPLITS:
+            raise TaskError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+
+    def _quality(self, schedule: Schedule | None, split: str) -> dict[str, float]:
+        items = self.splits[split]
+        if isinstance(self.task, ModelTask):
+            with scheduled(self.model, schedule, force=self.force):
+                return self.task.run(self.model, self.tokenizer, items)
+        packed = self.packed(split)
+        if self.fast:
+            scores = self._fast_scores(schedule, split)
+        else:
+            scores = reference_scores(self.model, schedule, packed, with_reference=self.task.needs_reference,
+                                      force=self.force)
+        return {name: float(value) for name, value in self.task.metrics(items, packed, scores).items()}
+
+    def packed(self, split: str) -> list[PackedSequence]:
+        if split not in self._packed:
+            self._packed[split] = self.task.pack(self.splits[split], self.tokenizer)
+        return self._packed[split]
+
+    def batches(self, split: str) -> list[PackedBatch]:
+        """Fixed groups of similar length (so little padding), built once; prefix keys refer to them."""
+        if split not in self._batches:
+            packed = self.packed(split)
+            order = sorted(range(len(packed)), key=lambda i: len(packed[i]))
+            groups, current, width = [], [], 0
+            for index in order:
+                width_if_added = max(width, len(packed[index]))
+                if current and width_if_added * (len(current) + 1) > self.batch_tokens:
+                    groups.append(current)
+                    current, width_if_added = [], len(packed[index])
+                current.append(index)
+                width = width_if_added
+            if current:
+                groups.append(current)
+            self._batches[split] = [self.runner.batch((split, number), [packed[i] for i in group])
+                                    for number, group in enumerate(groups)]
+            for batch, group in zip(self._batches[split], groups):
+                batch.order = group
+        return self._batches[split]
+
+    def _fast_scores(self, schedule: Schedule | None, split: str) -> list[SequenceScores]:
+        chain = self.runner.chain(schedule)
+        keys = entry_key(chain)
+        entries = self.runner.entries(chain)
+        scores: list[SequenceScores | None] = [None] * len(self.packed(split))
+        for batch in self.batches(split):
+            hidden = self._run_chain(batch, keys, entries)
+            reference = self._reference_states(split, batch) if self.task.needs_reference else None
+            for index, score in zip(batch.order, self.runner.score(self.runner.final_states(hidden, batch), batch, reference)):
+                scores[index] = score
+        return scores
+
+    def _run_chain(self, batch: PackedBatch, keys, entries) -> torch.Tensor:
+        start, hidden = self.prefix_cache.longest(batch.key, keys)
+        if hidden is None:
+            hidden = self.runner.embed(batch)
+        self._counts["entries_reused"] += start
+        stride = self._checkpoint_stride(batch, len(entries))
+        for position in range(start, len(entries)):
+            hidden = self.runner.run(hidden, entries[position], batch)
+            self._counts["entries_run"] += 1
+            done = position + 1
+            if done % stride == 0 or done == len(entries):
+                self.prefix_cache.put(batch.key, keys[:done], hidden)
+        return hidden
+
+    def _checkpoint_stride(self, batch: PackedBatch, length: int) -> int:
+        state_bytes = batch.tokens * self.runner.config.hidden_size * self.runner.dtype.itemsize
+        per_batch = max(1, int(self.prefix_cache.max_bytes * SCHEDULE_SHARE / len(self._batches[batch.key[0]])))
+        return max(1, math.ceil(length * state_bytes / per_batch))
+
+    def _reference_states(self, split: str, batch: PackedBatch) -> torch.Tensor:
+        """The full model's normed states at the scored positions; computed once per batch."""
+        key = batch.key
+        if key not in self._references:
+            chain = self.runner.chain(None)
+            hidden = self.runner.embed(batch)
+            for entry in self.runner.entries(chain):
+                hidden = self.runner.run(hidden, entry, batch)
+            self._references[key] = self.runner.final_states(hidden, batch)
+        return self._references[key]
+
+
+def schedule_key(schedule: Schedule | None) -> str:
+    return "full" if schedule is None else schedule.key
+
+
+def _chain_sort_key(schedule: Schedule | None):
+    return () if schedule is None else entry_key(schedule.layers)

@@ -1,0 +1,67 @@
+"""Where evaluations run. The loop submits schedules and consumes results in the order they finish.
+
+The in-process executor is the reference; a Ray actor pool implements the same three methods.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+
+from colasearch.results import EvalResult
+from colasearch.schedule import Schedule
+
+
+class Executor(ABC):
+    #: How many evaluations may be in flight at once.
+    capacity: int = 1
+
+    @abstractmethod
+    def submit(self, schedule: Schedule) -> None:
+        """Start evaluating ``schedule`` on the search split."""
+
+    @abstractmethod
+    def pending(self) -> int:
+        """Evaluations submitted and not yet returned by :meth:`next_finished`."""
+
+    @abstractmethod
+    def next_finished(self) -> tuple[Schedule, EvalResult]:
+        """Block until some evaluation finishes; return it."""
+
+    def close(self) -> None:
+        """Release workers."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class InProcessExecutor(Executor):
+    """Evaluates in this process. ``batch`` > 1 hands several schedules to ``evaluate_many`` at once,
+    so the evaluator's prefix cache sees schedules that share leading layers together."""
+
+    def __init__(self, evaluator, split: str = "search", batch: int = 1):
+        self.evaluator = evaluator
+        self.split = split
+        self.capacity = max(1, batch)
+        self._queued: deque[Schedule] = deque()
+        self._done: deque[tuple[Schedule, EvalResult]] = deque()
+
+    def submit(self, schedule: Schedule) -> None:
+        self._queued.append(schedule)
+
+    def pending(self) -> int:
+        return len(self._queued) + len(self._done)
+
+    def next_finished(self) -> tuple[Schedule, EvalResult]:
+        if not self._done:
+            batch = list(self._queued)
+            self._queued.clear()
+            if len(batch) == 1:
+                results = [self.evaluator.evaluate(batch[0], split=self.split)]
+            else:
+                results = self.evaluator.evaluate_many(batch, split=self.split)
+            self._done.extend(zip(batch, results))
+        return self._done.popleft()

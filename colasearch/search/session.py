@@ -1,0 +1,173 @@
+"""One search run from names to numbers: shared by ``colasearch run``, ``colasearch compare`` and the bench."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from colasearch.errors import ColasearchError
+from colasearch.results import EvalResult
+from colasearch.schedule import Metrics, Provenance, QualityMetric, Schedule, SpeedupMetric
+from colasearch.search.executor import InProcessExecutor
+from colasearch.search.loop import SearchOutcome, run_search
+from colasearch.search.storage import RunStore
+from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher, searcher_class
+
+DEFAULT_SEARCHER = "mcts"
+DEFAULT_BUDGET = 40
+DEFAULT_TARGET = 1.25
+
+
+def check_run_options(searcher: str, budget: int, target_speedup: float, objective: str = "constrained") -> None:
+    """Everything that can be refused before a model is loaded."""
+    from colasearch.objectives import OBJECTIVES
+
+    searcher_class(searcher)
+    if objective not in OBJECTIVES:
+        raise ColasearchError(f"unknown objective {objective!r} (known: {', '.join(sorted(OBJECTIVES))})")
+    if budget < 1:
+        raise SearcherError(f"--budget must be at least 1 evaluation, got {budget}")
+    if not math.isfinite(target_speedup) or target_speedup < 1.0:
+        raise SearcherError(f"--target-speedup must be a number >= 1, got {target_speedup:g}")
+
+
+def parse_options(pairs: list[str] | None) -> dict:
+    """``KEY=VALUE`` searcher options; values are read as YAML scalars (numbers, booleans, strings)."""
+    import yaml
+
+    options = {}
+    for pair in pairs or []:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.strip():
+            raise ColasearchError(f"searcher option {pair!r} is not KEY=VALUE")
+        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
+@dataclass
+class RunContext:
+    """A model, a task and its evaluator, loaded once and shared by the searches of one command."""
+
+    model_name: str
+    model: object
+    tokenizer: object
+    task: object
+    evaluator: object
+    search_size: int
+    heldout_size: int
+    split_seed: int
+
+    @classmethod
+    def load(cls, model_name: str, task_spec: str, search_size: int = 64, heldout_size: int = 200,
+             split_seed: int = 0, cache_path: Path | None = None) -> RunContext:
+        from colasearch.evaluator import Evaluator
+        from colasearch.loading import load_model
+        from colasearch.tasks import load_task
+
+        task = load_task(task_spec)
+        model, tokenizer = load_model(model_name)
+        evaluator = Evaluator(model, tokenizer, task, search_size=search_size, heldout_size=heldout_size,
+                              seed=split_seed, cache_path=cache_path)
+        return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed)
+
+    def fresh_evaluator(self, cache_path: Path | None = None):
+        """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
+        from colasearch.evaluator import Evaluator
+
+        return Evaluator(self.model, self.tokenizer, self.task, search_size=self.search_size,
+                         heldout_size=self.heldout_size, seed=self.split_seed, cache_path=cache_path)
+
+    def objective(self, name: str, target_speedup: float):
+        from colasearch.objectives import make_objective
+
+        metric = self.task.primary_metric
+        return make_objective(name, metric=metric, direction=self.task.metric_directions[metric],
+                              target_speedup=target_speedup)
+
+    def space(self, target_speedup: float, **options) -> SearchSpace:
+        space = SearchSpace.for_model(self.model, target_speedup=target_speedup, **options)
+        space.check_target()
+        return space
+
+    @property
+    def metric(self) -> str:
+        return self.task.primary_metric
+
+
+def study_name(model: str, task: str, searcher: str, objective: str, target: float, seed: int, split: str,
+               options: dict) -> str:
+    extras = ",".join(f"{key}={options[key]}" for key in sorted(options))
+    return f"colasearch|{model}|{task}|{searcher}|{objective}|target={target:g}|seed={seed}|split={split}|{extras}"
+
+
+def default_out(model: str, task: str, searcher: str, target: float) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{model}_{task}_{searcher}_x{target:g}").strip("-")
+    return Path("runs") / f"{slug}.yaml"
+
+
+@dataclass
+class Candidate:
+    """A schedule with its numbers on both splits (``None`` schedule = the full model)."""
+
+    label: str
+    schedule: Schedule | None
+    search: EvalResult
+    heldout: EvalResult | None = None
+    measured_speedup: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def search_with(context: RunContext, searcher_name: str, budget: int, target_speedup: float, seed: int,
+                objective_name: str = "constrained", storage: str | Path | None = None, resume: bool = False,
+                options: dict | None = None, space_options: dict | None = None, progress: bool = False,
+                evaluator=None) -> tuple[SearchOutcome, object]:
+    options = dict(options or {})
+    evaluator = evaluator or context.evaluator
+    objective = context.objective(objective_name, target_speedup)
+    space = context.space(target_speedup, **(space_options or {}))
+    try:
+        searcher = make_searcher(searcher_name, space, objective, seed=seed, budget=budget, **options)
+    except TypeError as error:
+        raise SearcherError(f"searcher {searcher_name!r}: {error}") from None
+    name = study_name(context.model_name, context.task.name, searcher_name, objective_name, target_speedup, seed,
+                      f"{context.search_size}/{context.heldout_size}/{context.split_seed}",
+                      {**options, **(space_options or {})})
+    store = RunStore(storage, name, objective.directions, resume=resume)
+    outcome = run_search(searcher, InProcessExecutor(evaluator), objective, budget, store=store, evaluator=evaluator,
+                         progress=progress)
+    outcome.searcher = searcher
+    outcome.store = store
+    return outcome, objective
+
+
+def measured_speedup(model, schedule: Schedule | None, repeats: int = 3, new_tokens: int = 16) -> float | None:
+    if schedule is None:
+        return 1.0
+    from colasearch.benchmark import compare_decode_speed
+
+    rows = compare_decode_speed(model, schedule, batch_sizes=(1,), new_tokens=new_tokens, repeats=repeats)
+    return rows[0].measured_speedup
+
+
+def deployable(context: RunContext, candidate: Candidate, objective_name: str, target_speedup: float,
+               searcher: str, budget: int, seed: int, extra_provenance: dict) -> Schedule:
+    """The found schedule as a file: model fingerprint, held-out and search quality, ideal and measured speedup."""
+    from colasearch import __version__
+    from colasearch.benchmark import device_name
+
+    metric = context.metric
+    full = extra_provenance.pop("_full")
+    quality = QualityMetric(metric=metric, heldout=candidate.heldout.quality[metric],
+                            full_heldout=full.heldout.quality[metric], search=candidate.search.quality[metric],
+                            full_search=full.search.quality[metric])
+    speedup = SpeedupMetric(ideal=candidate.search.ideal_speedup, measured=candidate.measured_speedup,
+                            device=device_name(context.model))
+    provenance = Provenance(searcher=searcher, budget=budget, seed=seed, colasearch_version=__version__,
+                            date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                            objective=objective_name, target_speedup=target_speedup, **extra_provenance)
+    return Schedule.from_layers(candidate.schedule.layers, model=context.model, name=context.model_name,
+                                task=context.task.name, metrics=Metrics(quality=quality, speedup=speedup),
+                                provenance=provenance)

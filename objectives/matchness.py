@@ -1,0 +1,68 @@
+"""The ``speculative`` objective: the expected speedup of a schedule used as a self-speculative draft.
+
+Quality is not at stake (the full model verifies every token); what matters is how often the draft
+agrees with the full model and how cheap it is. The acceptance rate comes from
+``EvalResult.extra["acceptance_rate"]`` (fill it with :func:`colasearch.speculative.acceptance_extra`),
+the draft's cost from ``EvalResult.ideal_speedup``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from colasearch.errors import ColasearchError
+from colasearch.objectives.base import BaseObjective, Direction
+from colasearch.results import EvalResult
+from colasearch.speculative.matchness import expected_speedup
+
+
+class SpeculativeConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    draft_tokens: int = Field(default=4, ge=1, le=32)
+    min_acceptance: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class SpeculativeObjective(BaseObjective):
+    """Maximize (1 - a^(k+1)) / (1 - a) / (k * draft_cost + 1), with draft_cost = 1 / ideal speedup."""
+
+    name: ClassVar[str] = "speculative"
+
+    def __init__(self, draft_tokens: int = 4, min_acceptance: float = 0.0):
+        from pydantic import ValidationError
+
+        try:
+            self.config = SpeculativeConfig(draft_tokens=draft_tokens, min_acceptance=min_acceptance)
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise ColasearchError(f"speculative objective: {first['loc'][0]}: {first['msg']}") from None
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        return ("maximize",)
+
+    def _acceptance(self, result: EvalResult) -> float:
+        value = result.extra.get("acceptance_rate")
+        if value is None:
+            raise ColasearchError(
+                "the speculative objective needs extra['acceptance_rate'] in the evaluation "
+                "(colasearch.speculative.acceptance_extra computes it)"
+            )
+        return float(value)
+
+    def _draft_tokens(self, result: EvalResult) -> int:
+        # The acceptance was measured at some lookahead; the formula must use that same k.
+        return int(result.extra.get("draft_tokens", self.config.draft_tokens))
+
+    def values(self, result: EvalResult) -> tuple[float, ...]:
+        acceptance = self._acceptance(result)
+        if not result.ideal_speedup or not math.isfinite(result.ideal_speedup) or result.ideal_speedup <= 0:
+            return (-math.inf,)
+        return (expected_speedup(acceptance, self._draft_tokens(result), 1.0 / result.ideal_speedup),)
+
+    def feasible(self, result: EvalResult) -> bool:
+        acceptance = self._acceptance(result)
+        return math.isfinite(acceptance) and acceptance >= self.config.min_acceptance

@@ -1,0 +1,43 @@
+"""Quality minus lambda times cost, cost being the fraction of the full model's FLOPs per token still run."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from colasearch.objectives.base import Direction
+from colasearch.objectives.quality import ObjectiveError, QualityObjective
+from colasearch.results import EvalResult
+
+DEFAULT_LAMBDA = 0.5
+
+
+class ScalarizedObjective(QualityObjective):
+    """One value, higher is better: oriented quality - lam * (1 / ideal speedup)."""
+
+    name: ClassVar[str] = "scalarized"
+
+    def __init__(self, metric: str, direction: Direction = "maximize", lam: float | None = None,
+                 target_speedup: float | None = None):
+        super().__init__(metric, direction)
+        self.lam = DEFAULT_LAMBDA if lam is None else float(lam)
+        if self.lam < 0:
+            raise ObjectiveError(f"lambda must be non-negative, got {self.lam}")
+        self.target_speedup = target_speedup
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        return ("maximize",)
+
+    @staticmethod
+    def cost(result: EvalResult) -> float:
+        return 1.0 / result.ideal_speedup
+
+    def values(self, result: EvalResult) -> tuple[float, ...]:
+        return (self.oriented_quality(result) - self.lam * self.cost(result),)
+
+    def feasible(self, result: EvalResult) -> bool:
+        # A target, when given, is still a hard floor; lambda only trades quality against cost above it.
+        return self.target_speedup is None or result.ideal_speedup >= self.target_speedup * (1 - 1e-9)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "lambda": self.lam, "target_speedup": self.target_speedup}

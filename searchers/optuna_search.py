@@ -1,0 +1,100 @@
+"""Optuna samplers over keep/skip choices per layer (or sub-block), with optional repeats.
+
+TPE and GP maximize the objective's quality with the speed target as a constraint
+(``Trial.set_constraint``); NSGA-II keeps quality and ideal speedup as two objectives, the target again
+a constraint. A proposal that cannot meet the target is known from the cost model alone, so it is
+told to the study as infeasible without spending an evaluation. The searcher's study lives in
+memory; the run loop's study (journal file or RDB) is the durable record, and a resumed run replays
+it through here, which rebuilds the same sampler state.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import optuna
+
+from colasearch.results import EvalResult
+from colasearch.schedule import Schedule
+from colasearch.searchers.base import BaseSearcher, SearcherError
+
+SAMPLERS = ("tpe", "gp", "nsga2")
+_CONSTRAINT_KEY = "speed_target_shortfall"
+
+
+class OptunaSearcher(BaseSearcher):
+    name = "optuna"
+
+    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, sampler: str = "tpe",
+                 startup_trials: int = 10, max_infeasible_tries: int = 2000, **options):
+        super().__init__(space, objective, seed, budget, **options)
+        if sampler not in SAMPLERS:
+            raise SearcherError(f"optuna: unknown sampler {sampler!r} (known: {', '.join(SAMPLERS)})")
+        self.sampler_name = sampler
+        self.max_infeasible_tries = max_infeasible_tries
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if sampler == "tpe":
+            made = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials,
+                                              multivariate=True, group=False)
+            directions = ["maximize"]
+        elif sampler == "gp":
+            if importlib.util.find_spec("scipy") is None:
+                raise SearcherError("optuna: the gp sampler needs scipy (pip install scipy)")
+            made = optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials)
+            directions = ["maximize"]
+        else:
+            made = optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+            directions = ["maximize", "maximize"]
+        self.study = optuna.create_study(directions=directions, sampler=made)
+        self._trials: dict[str, list[optuna.trial.Trial]] = {}
+        self._exhausted = False
+
+    def _suggest(self, trial: optuna.trial.Trial) -> Schedule | None:
+        skipped, repeated = [], []
+        for layer, run in self.space.units:
+            if trial.suggest_categorical(f"skip_{layer}_{run}", [False, True]):
+                skipped.append((layer, run))
+        if self.space.repeats:
+            for layer in range(self.space.num_layers):
+                if trial.suggest_categorical(f"repeat_{layer}", [False, True]):
+                    repeated.append(layer)
+        chain = self.space.chain_skipping(skipped, repeated)
+        if not chain or not self.space.length_ok(chain):
+            return None
+        return self.space.schedule(chain)
+
+    def _values(self, quality: float, schedule: Schedule):
+        return quality if self.sampler_name != "nsga2" else (quality, self.space.speedup(schedule))
+
+    def ask(self, n: int = 1) -> list[Schedule]:
+        proposals = []
+        tries = 0
+        while len(proposals) < n and tries < self.max_infeasible_tries:
+            tries += 1
+            trial = self.study.ask()
+            schedule = self._suggest(trial)
+            if schedule is None or not self.space.meets_target(schedule):
+                # Known infeasible from the cost model: tell it as such and never evaluate it.
+                shortfall = self.space.shortfall(tuple(schedule.layers)) if schedule is not None else 1.0
+                trial.set_constraint(_CONSTRAINT_KEY, max(shortfall, 1e-6))
+                floor = -1e9
+                self.study.tell(trial, self._values(floor, schedule) if schedule is not None else
+                                (floor if self.sampler_name != "nsga2" else (floor, 1.0)))
+                continue
+            trial.set_constraint(_CONSTRAINT_KEY, 0.0)
+            waiting = self._trials.setdefault(schedule.key, [])
+            waiting.append(trial)
+            if len(waiting) == 1:
+                proposals.append(schedule)
+        if not proposals and tries >= self.max_infeasible_tries and not self._trials:
+            self._exhausted = True
+        return proposals
+
+    def tell(self, schedule: Schedule, result: EvalResult) -> None:
+        quality = self.quality(result)
+        for trial in self._trials.pop(schedule.key, []):
+            self.study.tell(trial, self._values(quality, schedule))
+
+    @property
+    def finished(self) -> bool:
+        return self._exhausted

@@ -1,0 +1,66 @@
+from importlib.metadata import EntryPoint
+
+import pytest
+
+import colasearch.searchers.base as base
+from colasearch.errors import ColasearchError
+from colasearch.schedule import LayerEntry
+from colasearch.searchers.base import SEARCHERS, BaseSearcher, SearcherError, SearchSpace, make_searcher
+from colasearch.searchers.random_search import RandomSearcher
+
+BUILTIN = {"mcts", "optuna", "rl", "frontier", "unified", "greedy", "random"}
+
+
+def test_registry_lists_and_builds_the_builtin_searchers(planted):
+    space, _, objective = planted
+    assert BUILTIN <= set(SEARCHERS.names())
+    for name in BUILTIN:
+        searcher = make_searcher(name, space, objective, seed=0, budget=5)
+        assert isinstance(searcher, BaseSearcher) and searcher.name == name
+
+
+def test_unknown_searcher_is_a_clear_user_error(planted):
+    space, _, objective = planted
+    with pytest.raises(ColasearchError, match="unknown searcher 'nope'.*mcts"):
+        make_searcher("nope", space, objective)
+
+
+def test_unknown_option_is_refused(planted):
+    space, _, objective = planted
+    with pytest.raises(SearcherError, match="unknown options: colour"):
+        make_searcher("random", space, objective, colour="red")
+
+
+def test_third_party_searchers_come_from_entry_points(monkeypatch, planted):
+    space, _, objective = planted
+    point = EntryPoint(name="plugin-random", value="colasearch.searchers.random_search:RandomSearcher",
+                       group=base.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(base, "entry_points", lambda group: [point] if group == base.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(base, "SEARCHERS", base._Registry())
+    assert "plugin-random" in base.SEARCHERS.names()
+    assert isinstance(base.make_searcher("plugin-random", space, objective), RandomSearcher)
+
+
+def test_space_refuses_an_impossible_target(tiny8):
+    space = SearchSpace.for_model(tiny8, target_speedup=50.0)
+    with pytest.raises(ColasearchError, match="target speedup 50 is impossible"):
+        space.check_target()
+    SearchSpace.for_model(tiny8, target_speedup=1.25).check_target()
+
+
+def test_space_is_frozen_and_validated(tiny8):
+    space = SearchSpace.for_model(tiny8)
+    with pytest.raises(Exception):
+        space.target_speedup = 2.0
+    with pytest.raises(Exception):
+        SearchSpace(num_layers=3, cost_model=space.cost_model)
+
+
+def test_units_and_chains(tiny8):
+    space = SearchSpace.for_model(tiny8, sub_blocks=True, keep_first=2, keep_last=1)
+    assert space.units[0] == (2, "attn") and space.units[-1] == (6, "mlp") and len(space.units) == 10
+    chain = space.chain_skipping([(3, "attn"), (4, "attn"), (4, "mlp")], repeated=[5])
+    assert [str(entry) for entry in chain] == ["0", "1", "2", "3m", "5", "5", "6", "7"]
+    assert space.speedup(chain) > 1.0
+    full = space.full_chain()
+    assert full == tuple(LayerEntry(layer=layer) for layer in range(8)) and space.speedup(full) == pytest.approx(1.0)

@@ -1,0 +1,66 @@
+import pytest
+import torch
+
+from colasearch.search import InProcessExecutor, run_search
+from colasearch.search.testing import PlantedEvaluator, PlantedObjective
+from colasearch.searchers.base import SearchSpace
+from colasearch.searchers.greedy import GreedySearcher
+from colasearch.searchers.random_search import RandomSearcher
+from colasearch.searchers.unified import UnifiedSearcher
+from colasearch.testing import make_tiny_model
+
+
+def test_unified_skips_evenly_and_keeps_the_ends():
+    model = make_tiny_model("llama", num_layers=12)
+    space = SearchSpace.for_model(model, target_speedup=1.4)
+    schedule = UnifiedSearcher(space, PlantedObjective(1.4)).schedule()
+    kept = [entry.layer for entry in schedule.layers]
+    skipped = sorted(set(range(12)) - set(kept))
+    assert kept[0] == 0 and kept[-1] == 11 and kept == sorted(kept)
+    assert space.meets_target(schedule)
+    # Minimal: putting any skipped layer back misses the target.
+    assert not space.meets_target(space.chain_skipping([(layer, "all") for layer in skipped[1:]]))
+    gaps = [b - a for a, b in zip(skipped, skipped[1:])]
+    assert min(gaps) >= 2  # spread out, not one block
+
+
+def _model_with_identity_layers(layers):
+    model = make_tiny_model("llama", num_layers=8)
+    with torch.no_grad():
+        for layer in layers:
+            model.model.layers[layer].self_attn.o_proj.weight.zero_()
+            model.model.layers[layer].mlp.down_proj.weight.zero_()
+    return model
+
+
+@pytest.mark.parametrize("score", ["block_influence", "angular", "finercut"])
+def test_greedy_removes_the_layers_that_do_nothing(score):
+    model = _model_with_identity_layers([3, 5])
+    space = SearchSpace.for_model(model, target_speedup=1.25)
+    evaluator = PlantedEvaluator(model, PlantedEvaluator.random_weights(8, seed=0))
+    searcher = GreedySearcher(space, PlantedObjective(1.25), score=score)
+    outcome = run_search(searcher, InProcessExecutor(evaluator), searcher.objective, 5, evaluator=evaluator)
+    assert outcome.evaluations == 1 and searcher.finished
+    assert sorted(set(range(8)) - {entry.layer for entry in outcome.best.layers}) == [3, 5]
+
+
+def test_greedy_sub_block_scores_skip_a_zeroed_mlp_first():
+    model = make_tiny_model("llama", num_layers=8)
+    with torch.no_grad():
+        model.model.layers[4].mlp.down_proj.weight.zero_()
+    space = SearchSpace.for_model(model, target_speedup=1.05, sub_blocks=True)
+    evaluator = PlantedEvaluator(model, {})
+    searcher = GreedySearcher(space, PlantedObjective(1.05))
+    searcher.prepare(evaluator)
+    assert searcher.order[0] == (4, "mlp")
+
+
+def test_random_samples_sit_at_the_target_and_never_repeat(planted):
+    space, evaluator, objective = planted
+    searcher = RandomSearcher(space, objective, seed=0)
+    proposals = searcher.ask(10)
+    assert len({schedule.key for schedule in proposals}) == 10
+    for schedule in proposals:
+        assert space.meets_target(schedule)
+        layers = {entry.layer for entry in schedule.layers}
+        assert not space.meets_target(space.chain_skipping([(l, "all") for l in range(8) if l not in layers][1:]))

@@ -1,0 +1,84 @@
+import math
+
+import pytest
+import torch
+
+from colasearch.evaluator import Evaluator
+from colasearch.schedule import Schedule
+from colasearch.tasks import SequenceScores, load_task
+from colasearch.tasks.char_tokenizer import CharTokenizer
+from colasearch.tasks.generation import normalise
+
+TOKENIZER = CharTokenizer()
+
+
+def test_multiple_choice_packs_each_choice_after_one_shared_context():
+    task = load_task("builtin:capitals")
+    item = task.items()[0]
+    (sequence,) = task.pack([item], TOKENIZER)
+    context = TOKENIZER(item.data.context + "\nAnswer:").input_ids
+    assert sequence.tokens[:len(context)] == context and sequence.segments.count(0) == len(context)
+    for number, choice in enumerate(item.data.choices, start=1):
+        plain, _ = sequence.unpacked(number)
+        assert plain == context + TOKENIZER(" " + choice).input_ids
+    assert len(sequence.tokens) == len(context) + sum(len(" " + choice) for choice in item.data.choices)
+
+
+def test_acc_and_acc_norm_from_loglikelihoods():
+    task = load_task("builtin:capitals")
+    item = task.items()[0]
+    (sequence,) = task.pack([item], TOKENIZER)
+    # Every token of the right choice scores -0.1, others -1: both metrics pick the label.
+    logprobs = torch.tensor([-0.1 if segment == item.data.label + 1 else -1.0 for segment in sequence.target_segments])
+    scores = [SequenceScores(logprobs, torch.zeros_like(logprobs, dtype=torch.long))]
+    assert task.metrics([item], [sequence], scores) == {"acc": 1.0, "acc_norm": 1.0}
+
+
+def test_generation_exact_match_normalises_and_extracts(tmp_path):
+    assert normalise("The  Answer, is: 4!") == "answer is 4"
+    path = tmp_path / "gen.jsonl"
+    path.write_text('{"id": "1", "prompt": "x", "answer": "42"}\n{"id": "2", "prompt": "y", "answer": "7"}\n')
+    task = load_task(f"jsonl:{path}", extract=r"answer is (\d+)")
+    assert task.extract("so the answer is 42.") == "42" and task.extract("no number") == ""
+    with pytest.raises(Exception, match="invalid regex"):
+        load_task(f"jsonl:{path}", extract="(")
+
+
+def test_generation_runs_on_a_tiny_model_and_matches_its_own_greedy_output(tiny_llama, tmp_path):
+    path = tmp_path / "gen.jsonl"
+    path.write_text("".join(f'{{"id": "{i}", "prompt": "q{i} ", "answer": "zz"}}\n' for i in range(6)))
+    task = load_task(f"jsonl:{path}", max_new_tokens=3)
+    items = task.items()
+    completions = task.completions(tiny_llama, TOKENIZER, items)
+    assert len(completions) == 6 and all(len(text) <= 3 for text in completions)
+    # A task whose answers are the model's own greedy completions scores 1.
+    first_lines = [text.strip().split("\n")[0] for text in completions]
+    echo = tmp_path / "echo.jsonl"
+    echo.write_text("".join(f'{{"id": "{i}", "prompt": "q{i} ", "answer": {first_lines[i]!r}}}\n'.replace("'", '"')
+                            for i in range(6)))
+    echoed = load_task(f"jsonl:{echo}", max_new_tokens=3)
+    evaluator = Evaluator(tiny_llama, TOKENIZER, echoed, search_size=3, heldout_size=3)
+    assert evaluator.evaluate(None).quality["exact_match"] == 1.0
+
+
+def test_perplexity_and_fidelity_on_a_tiny_model(tiny_model, tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    perplexity = Evaluator(tiny_model, TOKENIZER, load_task(f"text:{path}", window=32, stride=16),
+                           search_size=4, heldout_size=4).evaluate(None).quality
+    assert 1.0 < perplexity["perplexity"] < 1e6 and math.isclose(math.log(perplexity["perplexity"]), perplexity["nll"])
+
+    evaluator = Evaluator(tiny_model, TOKENIZER, load_task(f"fidelity:{path}", window=32), search_size=4, heldout_size=4)
+    full = evaluator.evaluate(None).quality
+    assert full["top1_agreement"] == 1.0 and abs(full["kl"]) < 1e-5
+    skipping = evaluator.evaluate(Schedule.from_layers([0, 2, 5], model=tiny_model)).quality
+    assert skipping["kl"] > 1e-3 and skipping["top1_agreement"] < 1.0
+
+
+def test_fidelity_reads_text_fields_of_jsonl(tmp_path):
+    path = tmp_path / "texts.jsonl"
+    path.write_text('{"text": "hello there"}\n{"prompt": "general kenobi"}\n')
+    assert "general kenobi" in load_task(f"fidelity:{path}").windows.text
+    path.write_text('{"label": 1}\n')
+    with pytest.raises(Exception, match="no text field"):
+        load_task(f"fidelity:{path}")
