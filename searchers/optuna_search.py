@@ -17,6 +17,7 @@ import optuna
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 from colasearch.searchers.base import BaseSearcher, SearcherError
+from colasearch.searchers.random_search import RandomSearcher
 
 SAMPLERS = ("tpe", "gp", "nsga2")
 _CONSTRAINT_KEY = "speed_target_shortfall"
@@ -46,6 +47,15 @@ class OptunaSearcher(BaseSearcher):
             made = optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
             directions = ["maximize", "maximize"]
         self.study = optuna.create_study(directions=directions, sampler=made)
+        # Start from random skip sets that just reach the target, not coin flips per unit (which skip
+        # half the model): the model-based phase then learns around the target cost.
+        starter = RandomSearcher(space, objective, seed=seed)
+        for _ in range(startup_trials):
+            kept = _kept_units(starter.sample(), space)
+            params = {f"skip_{layer}_{run}": (layer, run) not in kept for layer, run in space.units}
+            if space.repeats:
+                params.update({f"repeat_{layer}": False for layer in range(space.num_layers)})
+            self.study.enqueue_trial(params)
         self._trials: dict[str, list[optuna.trial.Trial]] = {}
         self._exhausted = False
 
@@ -98,3 +108,13 @@ class OptunaSearcher(BaseSearcher):
     @property
     def finished(self) -> bool:
         return self._exhausted
+
+
+def _kept_units(schedule: Schedule, space) -> set:
+    kept = set()
+    for entry in schedule.layers:
+        if space.sub_blocks:
+            kept |= {(entry.layer, run) for run in ("attn", "mlp") if run == entry.run or entry.run == "all"}
+        else:
+            kept.add((entry.layer, "all"))
+    return kept

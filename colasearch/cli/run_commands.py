@@ -96,7 +96,12 @@ def run(
         raise SearcherError(f"{searcher} found no schedule reaching {target_speedup:g}x in {outcome.evaluations} "
                             "evaluations; raise --budget or lower --target-speedup")
     if getattr(outcome.searcher, "oracle", False):
-        raise SearcherError("oracle mode is for analysis only and never writes a deployable schedule")
+        report = outcome.searcher.oracle_report()
+        Console().print(f"[bold]ORACLE (per-sample, analysis only, not deployable)[/bold]: {report}")
+        if report["items"] == 0:
+            console.print("oracle: the evaluator returned no per-item results (EvalResult.extra['per_item'])")
+        console.print(f"oracle mode writes no schedule; the best single schedule was {outcome.best.chain}")
+        return
 
     full = _finish(context, Candidate("full model", None, context.evaluator.evaluate(None, "search")), measure)
     found = _finish(context, Candidate(f"{searcher} (found)", outcome.best, outcome.best_result), measure)

@@ -27,6 +27,13 @@ SCHEDULE_SHARE = 0.25
 
 
 class Evaluator:
+    """Scores schedules on the search or held-out split of one task, for one model.
+
+    Scoring tasks on pre-norm families run on the fast path (packed items, prefix cache of hidden
+    states); other tasks run through the schedule-patched model. Either way each (schedule, split)
+    is computed once: results are cached, and persisted when ``cache_path`` is given.
+    """
+
     def __init__(self, model, tokenizer, task: Task, search_size: int = 64, heldout_size: int = 200, seed: int = 0,
                  cache_path: Path | None = None, prefix_cache_mb: int = 512, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                  measured_cost=None, force: bool = False):

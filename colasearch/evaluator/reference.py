@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from colasearch.evaluator.forward import HEAD_CHUNK_ROWS
 from colasearch.runtime import scheduled
 from colasearch.schedule import Schedule
 from colasearch.tasks.base import PackedSequence, SequenceScores
@@ -61,5 +60,3 @@ def reference_scores(model, schedule: Schedule | None, sequences: list[PackedSeq
             results.append(SequenceScores(logprobs, argmax, kl, reference_argmax))
     return results
 
-
-__all__ = ["reference_scores", "HEAD_CHUNK_ROWS"]

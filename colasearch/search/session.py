@@ -123,7 +123,9 @@ class Candidate:
 def search_with(context: RunContext, searcher_name: str, budget: int, target_speedup: float, seed: int,
                 objective_name: str = "constrained", storage: str | Path | None = None, resume: bool = False,
                 options: dict | None = None, space_options: dict | None = None, progress: bool = False,
-                evaluator=None) -> tuple[SearchOutcome, object]:
+                evaluator=None, executor=None) -> tuple[SearchOutcome, object]:
+    """Run one searcher to its budget. ``executor`` defaults to in-process evaluation with ``evaluator``;
+    a worker pool (e.g. Ray actors) is passed here instead."""
     options = dict(options or {})
     evaluator = evaluator or context.evaluator
     objective = context.objective(objective_name, target_speedup)
@@ -136,8 +138,8 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
                       f"{context.search_size}/{context.heldout_size}/{context.split_seed}",
                       {**options, **(space_options or {})})
     store = RunStore(storage, name, objective.directions, resume=resume)
-    outcome = run_search(searcher, InProcessExecutor(evaluator), objective, budget, store=store, evaluator=evaluator,
-                         progress=progress)
+    outcome = run_search(searcher, executor or InProcessExecutor(evaluator), objective, budget, store=store,
+                         evaluator=evaluator, progress=progress)
     outcome.searcher = searcher
     outcome.store = store
     return outcome, objective

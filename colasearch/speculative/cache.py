@@ -66,20 +66,24 @@ class SharedDraftCache:
     draft_entry_slots: tuple[str, ...]
 
     @classmethod
-    def build(cls, model, schedule: Schedule) -> SharedDraftCache:
-        """``model`` must be unpatched here: the full cache follows its real config."""
+    def build(cls, model, schedule: Schedule, share: bool = True) -> SharedDraftCache:
+        """``model`` must be unpatched here: the full cache follows its real config.
+
+        With ``share=False`` every attention entry of the draft gets a private slot: the draft then
+        runs exactly as the schedule alone would, at the price of its own cache.
+        """
         full = new_full_cache(model)
         slots = assign_cache_slots(schedule.layers)
         owners: dict[int, int] = {}
         for position, entry in enumerate(schedule.layers):
-            if entry.runs_attention and entry.layer not in owners:
+            if share and entry.runs_attention and entry.layer not in owners:
                 owners[entry.layer] = position
         slot0_position = slots.index(0)
         slot0_layer = schedule.layers[slot0_position].layer
         view_layers: list = [None] * len(slots)
         private, kinds = [], []
         for position, (entry, slot) in enumerate(zip(schedule.layers, slots)):
-            if entry.runs_attention and owners[entry.layer] == position:
+            if entry.runs_attention and owners.get(entry.layer) == position:
                 view_layers[slot] = full.layers[entry.layer]
                 kinds.append("shared")
             elif entry.runs_attention:

@@ -177,6 +177,7 @@ def speculative_generate(
     draft_tokens: int | str = 4,
     eos_token_id: int | Sequence[int] | None = _MODEL_DEFAULT,  # type: ignore[assignment]
     pad_token_id: int | None = None,
+    share_cache: bool = True,
     force: bool = False,
 ) -> tuple[torch.Tensor, SpeculativeStats]:
     """Greedy decoding of the full model, drafted by ``schedule``; returns ``(output_ids, stats)``.
@@ -184,7 +185,9 @@ def speculative_generate(
     ``output_ids`` equals ``model.generate(..., do_sample=False)`` token for token, at any batch
     size with left padding (a finished row is padded, generation stops when all rows are done).
     ``draft_tokens`` is a fixed lookahead or ``"adaptive"``. ``eos_token_id`` defaults to the
-    model's generation config; pass ``()`` to never stop early.
+    model's generation config; pass ``()`` to never stop early. ``share_cache`` lets the draft's
+    attention read and write the full model's verified KV (Draft & Verify); without it the draft keeps
+    a cache of its own and behaves exactly like the schedule run alone.
     """
     policy = draft_length_policy(draft_tokens)
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
@@ -200,7 +203,7 @@ def speculative_generate(
     if pad_token_id is None:
         pad_token_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
-    caches = SharedDraftCache.build(model, schedule)
+    caches = SharedDraftCache.build(model, schedule, share=share_cache)
     committer = _Committer(input_ids, mask, _eos_ids(model, eos_token_id), pad_token_id)
     counts = dict(rounds=0, drafted=0, accepted=0, rejections=0, draft_forward_calls=0, full_forward_calls=1)
 

@@ -35,8 +35,10 @@ def test_bad_schedule_file_fails_before_the_model_loads(tmp_path, capsys):
 def test_eval_json_on_smollm(tmp_path, capsys, smollm):
     schedule = Schedule.from_layers([layer for layer in range(30) if layer not in (20, 25)], model=smollm[0])
     path = schedule.save(tmp_path / "s.yaml")
-    main(["eval", "--task", "builtin:capitals", "--schedule", str(path), "--search-size", "4", "--heldout-size", "4",
-          "--no-measure", "--json"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--task", "builtin:capitals", "--schedule", str(path), "--search-size", "4", "--heldout-size", "4",
+              "--no-measure", "--json"])
+    assert exit_info.value.code == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["schedule"]["heldout"]) == {"acc", "acc_norm"} and report["ideal_speedup"] > 1.0
     assert report["measured_speedup"] is None

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from colasearch.cost import CostModel
 from colasearch.errors import ScheduleError, TaskError

@@ -21,8 +21,8 @@ CHAINS = [
 @pytest.mark.parametrize("chain", CHAINS, ids=lambda chain: "full" if chain is None else str(chain))
 def test_packed_multiple_choice_matches_plain_forward(tiny_model, chain):
     schedule = None if chain is None else Schedule.from_layers(chain, model=tiny_model)
-    evaluator = Evaluator(tiny_model, TOKENIZER, load_task("builtin:capitals"), search_size=12, heldout_size=4,
-                          batch_tokens=400)
+    evaluator = Evaluator(tiny_model, TOKENIZER, load_task("builtin:capitals"), search_size=8, heldout_size=2,
+                          batch_tokens=300)
     assert len(evaluator.batches("search")) > 1  # several batches of different widths are exercised
     fast = evaluator._fast_scores(schedule, "search")
     plain = reference_scores(tiny_model, schedule, evaluator.packed("search"))

@@ -82,18 +82,18 @@ def test_left_padded_batch_matches_generate(family, draft):
 def test_rows_that_reach_eos_are_padded_and_generation_stops_like_generate():
     model = _MODELS["llama"]
     input_ids, mask = _left_padded_batch()
-    free = greedy_generate(model, input_ids, mask, 12)
-    # An end token that every row produces within the budget, so generation stops early.
-    generated = free[:, input_ids.shape[1]:]
-    candidates = [int(token) for token in generated[0].unique() if all((row == token).any() for row in generated)]
-    eos = candidates[0] if candidates else int(generated[0, 0])
-    reference = model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=40, do_sample=False,
+    free = _reference("llama", batched=True)[:, input_ids.shape[1]:]
+    # End tokens taken from each row's third token: rows finish at different steps, all within the budget.
+    eos = sorted({int(token) for token in free[:, 2]})
+    reference = model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=20, do_sample=False,
                                pad_token_id=0, eos_token_id=eos)
+    assert reference.shape[1] - input_ids.shape[1] <= 3
     schedule = Schedule.from_layers(DRAFTS["skips"], model=model)
-    output, stats = speculative_generate(model, schedule, input_ids, mask, max_new_tokens=40, draft_tokens=3,
+    output, stats = speculative_generate(model, schedule, input_ids, mask, max_new_tokens=20, draft_tokens=3,
                                          eos_token_id=eos)
     assert torch.equal(output, reference)
     assert stats.new_tokens == reference.shape[1] - input_ids.shape[1]
+    assert (output[:, input_ids.shape[1]:] == 0).any()
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
@@ -107,6 +107,16 @@ def test_identity_draft_is_always_accepted(family):
     # The prefill yields one token, then every round yields k + 1 (the last round only what is left).
     assert stats.full_forward_calls == 1 + math.ceil((NEW_TOKENS - 1) / (k + 1))
     assert stats.shared_cache_slots == 6 and stats.private_cache_slots == 0
+
+
+@pytest.mark.parametrize("family", ["llama", "mistral"])
+def test_unshared_draft_cache_is_exact_too(family):
+    model = _MODELS[family]
+    schedule = Schedule.from_layers(DRAFTS["sub-blocks"], model=model)
+    output, stats = speculative_generate(model, schedule, _prompt(), max_new_tokens=NEW_TOKENS, draft_tokens=3,
+                                         share_cache=False)
+    assert torch.equal(output, _reference(family))
+    assert stats.shared_cache_slots == 0 and stats.private_cache_slots == 4
 
 
 def test_stats_count_forwards():

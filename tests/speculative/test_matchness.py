@@ -51,7 +51,7 @@ def test_shorter_draft_reports_consistent_numbers(model):
     schedule = Schedule.from_layers([0, 1, 2, 3], model=model)
     measured = matchness(model, schedule, _prompts(), k=2, max_new_tokens=12)
     assert 0.0 <= measured["acceptance_rate"] <= 1.0
-    assert measured["accepted"] <= measured["drafted"] == 2 * measured["rounds"]
+    assert measured["accepted"] <= measured["drafted"] <= 2 * measured["rounds"]
     assert measured["draft_ideal_speedup"] == pytest.approx(CostModel.from_model(model).ideal_speedup(schedule))
     assert measured["expected_speedup"] == pytest.approx(
         expected_speedup(measured["acceptance_rate"], 2, 1 / measured["draft_ideal_speedup"]))
