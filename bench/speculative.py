@@ -6,7 +6,7 @@ median of the per-run time ratios, the acceptance rate, whether every output is 
 speedup the speculative-decoding formula expects from the acceptance rate, once with the draft's
 ideal cost (CostModel) and once with its measured forward cost on this device.
 
-    python bench/speculative.py [--tokens 32] [--repeats 2] [--draft-tokens adaptive]
+    python bench/speculative.py [--tokens 32] [--repeats 2] [--draft-tokens adaptive] [--prompts 3]
 """
 
 from __future__ import annotations
@@ -48,19 +48,34 @@ def drafts(model) -> dict[str, Schedule]:
 
 
 @torch.no_grad()
-def forward_seconds(model, prompt, tokens: int, repeats: int = 5) -> float:
-    """Median time of one forward of ``tokens`` new tokens on top of the prompt's cache."""
-    cache = new_cache(model)
+def _forward_seconds(model, cache, step) -> float:
     kwargs = {cache_kwarg(model): cache, "use_cache": True}
-    model(input_ids=prompt, **kwargs)
-    step = prompt[:, -tokens:]
-    times = []
-    for _ in range(repeats):
-        start = perf_counter()
-        model(input_ids=step, **kwargs)
-        times.append(perf_counter() - start)
-        cache.crop(-tokens)
-    return statistics.median(times)
+    start = perf_counter()
+    model(input_ids=step, **kwargs)
+    elapsed = perf_counter() - start
+    cache.crop(-step.shape[1])
+    return elapsed
+
+
+@torch.no_grad()
+def cost_ratio(model, prompt, schedule: Schedule | None, tokens: int, pairs: int = 9) -> float:
+    """Median over interleaved pairs of (a ``tokens``-token forward of ``schedule``) / (a 1-token full forward).
+
+    Both run on top of the prompt's cache; pairs alternate their order, so load spikes hit both sides.
+    """
+    caches = {}
+    for full in (True, False):
+        with scheduled(model, None if full else schedule):
+            caches[full] = new_cache(model)
+            model(input_ids=prompt, **{cache_kwarg(model): caches[full], "use_cache": True})
+    ratios = []
+    for pair in range(pairs):
+        times = {}
+        for full in ((True, False) if pair % 2 == 0 else (False, True)):
+            with scheduled(model, None if full else schedule):
+                times[full] = _forward_seconds(model, caches[full], prompt[:, -(1 if full else tokens):])
+        ratios.append(times[False] / times[True])
+    return statistics.median(ratios)
 
 
 def main() -> None:
@@ -69,29 +84,28 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--draft-tokens", default="adaptive")
+    parser.add_argument("--prompts", type=int, default=len(PROMPTS), help="How many of the built-in prompts to use.")
     args = parser.parse_args()
     draft_tokens = args.draft_tokens if args.draft_tokens == "adaptive" else int(args.draft_tokens)
 
     model, tokenizer = load_model(args.model)
     cost = CostModel.from_model(model)
     encoded = []
-    for prompt in PROMPTS:
+    for prompt in PROMPTS[: args.prompts]:
         text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
         encoded.append(tokenizer(text, return_tensors="pt"))
     schedules = drafts(model)
-    full_step = forward_seconds(model, encoded[0].input_ids, 1)
-    verify_step = forward_seconds(model, encoded[0].input_ids, 5)
+    probe = encoded[0].input_ids
 
-    print(f"model {args.model} on {device_name(model)}; {len(PROMPTS)} chat prompts, {args.tokens} new tokens each, "
-          f"draft tokens {args.draft_tokens}, {args.repeats} interleaved repeats; one full 1-token forward "
-          f"{full_step * 1e3:.1f} ms, a 5-token verify forward {verify_step / full_step:.2f}x that")
+    print(f"model {args.model} on {device_name(model)}; {len(encoded)} chat prompts, {args.tokens} new tokens each, "
+          f"draft tokens {args.draft_tokens}, {args.repeats} interleaved repeats; a 5-token full forward costs "
+          f"{cost_ratio(model, probe, None, 5):.2f}x a 1-token one")
     print("| draft | layers | ideal draft speedup | measured draft cost | acceptance a | accepted / drafted | "
           "tokens per full forward | plain tok/s | speculative tok/s | measured speedup | expected (ideal cost) | "
           "expected (measured cost) | identical |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, schedule in schedules.items():
-        with scheduled(model, schedule):
-            draft_step = forward_seconds(model, encoded[0].input_ids, 1)
+        draft_cost = cost_ratio(model, probe, schedule, 1)
         plain_times, speculative_times, ratios, identical = [], [], [], True
         totals = dict(accepted=0, rejections=0, drafted=0, rounds=0, new_tokens=0, full_forward_calls=0)
         for repeat in range(args.repeats):
@@ -120,10 +134,10 @@ def main() -> None:
         ideal = cost.ideal_speedup(schedule)
         expected_ideal = expected_speedup(acceptance, rounded_k, 1 / ideal)
         # Measured costs: k draft forwards plus a (k+1)-token verify, in units of one full forward.
-        verify_ratio = forward_seconds(model, encoded[0].input_ids, rounded_k + 1) / full_step
+        verify_ratio = cost_ratio(model, probe, None, rounded_k + 1)
         tokens_per_round = rounded_k + 1.0 if acceptance >= 1 else (1 - acceptance ** (rounded_k + 1)) / (1 - acceptance)
-        expected_measured = tokens_per_round / (rounded_k * draft_step / full_step + verify_ratio)
-        print(f"| {name} | {len(schedule.layers)} | {ideal:.3f}x | {draft_step / full_step:.3f} | {acceptance:.3f} | "
+        expected_measured = tokens_per_round / (rounded_k * draft_cost + verify_ratio)
+        print(f"| {name} | {len(schedule.layers)} | {ideal:.3f}x | {draft_cost:.3f} | {acceptance:.3f} | "
               f"{totals['accepted']}/{totals['drafted']} | {totals['new_tokens'] / totals['full_forward_calls']:.2f} | "
               f"{statistics.median(plain_times):.1f} | {statistics.median(speculative_times):.1f} | "
               f"{statistics.median(ratios):.3f}x | {expected_ideal:.3f}x | {expected_measured:.3f}x | "

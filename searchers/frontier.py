@@ -3,13 +3,15 @@
 A knob has levels 0..n; raising it never makes the schedule more expensive. For dense models the
 knobs are "how many attention sub-blocks are skipped" and "how many MLP sub-blocks are skipped",
 each following an importance order measured once. The walk starts at the full model and at each
-step raises the knob that loses the least quality per unit of cost saved, until the target is met;
+step raises the knob (by a stride sized so that about ``walk_steps`` moves reach the target) that
+loses the least quality per unit of cost saved, until the target is met;
 leftover budget then tries the other points on the target's iso-cost line, nearest first.
 A subclass adds knobs (e.g. MoE expert thresholds) by overriding :meth:`make_knobs` and :meth:`chain_for`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from colasearch.importance import unit_scores
@@ -34,8 +36,10 @@ class FrontierSearcher(BaseSearcher):
     name = "frontier"
 
     def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, score: str = "block_influence",
-                 calibration_items: int = 16, orders: dict | None = None, **options):
+                 calibration_items: int = 16, orders: dict | None = None, walk_steps: int = 3, **options):
         super().__init__(space, objective, seed, budget, **options)
+        self.walk_steps = max(1, walk_steps)
+        self.stride = 1
         self.score = score
         self.calibration_items = calibration_items
         self.knobs: list[Knob] | None = self.make_knobs(orders) if orders is not None else None
@@ -49,7 +53,18 @@ class FrontierSearcher(BaseSearcher):
 
     def make_knobs(self, orders: dict) -> list[Knob]:
         """``orders`` maps "attn" and "mlp" to unit lists, least important first."""
-        return [Knob(f"{run} sub-blocks skipped", tuple(orders[run])) for run in ("attn", "mlp")]
+        knobs = [Knob(f"{run} sub-blocks skipped", tuple(orders[run])) for run in ("attn", "mlp")]
+        self.stride = self._stride(knobs)
+        return knobs
+
+    def _stride(self, knobs: list[Knob]) -> int:
+        """Knob steps per move, so that the walk reaches the target in about ``walk_steps`` moves."""
+        needed = 1.0 - 1.0 / self.space.target_speedup
+        units = [unit for knob in knobs for unit in knob.steps if isinstance(unit, tuple)]
+        if needed <= 0 or not units:
+            return 1
+        mean_share = sum(self.space.unit_cost(unit) for unit in units) / len(units)
+        return max(1, math.ceil(needed / mean_share / self.walk_steps))
 
     def prepare(self, evaluator) -> None:
         if self.knobs is not None:
@@ -77,7 +92,7 @@ class FrontierSearcher(BaseSearcher):
         moves = []
         for index, knob in enumerate(self.knobs):
             if levels[index] < knob.size:
-                moved = levels[:index] + (levels[index] + 1,) + levels[index + 1:]
+                moved = levels[:index] + (min(levels[index] + self.stride, knob.size),) + levels[index + 1:]
                 if self.schedule_for(moved) is not None:
                     moves.append(moved)
         return moves

@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 
 
-COMMAND_MODULES = ("runtime_commands", "eval_commands", "run_commands", "export_commands", "moe_commands")
+COMMAND_MODULES = ("runtime_commands", "eval_commands", "run_commands", "export_commands", "sweep_commands")
 
 
 def _register_commands() -> None:

@@ -25,6 +25,10 @@ SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="Seed of the 
 OptionOption = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Searcher option KEY=VALUE (repeatable).")]
 SubBlocksOption = Annotated[bool, typer.Option("--sub-blocks/--no-sub-blocks", help="Allow skipping attention or MLP sub-blocks alone.")]
 RepeatsOption = Annotated[bool, typer.Option("--repeats/--no-repeats", help="Allow running a layer twice.")]
+WorkersOption = Annotated[int, typer.Option("--workers", help="Ray evaluation workers, each with a model replica; 0 runs without Ray.")]
+AddressOption = Annotated[Optional[str], typer.Option("--address", help="Join a Ray cluster ('auto' or ray://host:port) instead of starting a local one.")]
+GpusOption = Annotated[float, typer.Option("--gpus-per-worker", help="GPUs each Ray worker reserves.")]
+ParallelOption = Annotated[Optional[int], typer.Option("--parallel", help="Proposals outstanding at once (default 4 with Ray workers, 1 without); the result does not depend on --workers.")]
 MeasureOption = Annotated[bool, typer.Option("--measure/--no-measure", help="Time decode speed of the results.")]
 
 
@@ -62,13 +66,18 @@ def run(
     heldout_size: HeldoutSizeOption = 200,
     split_seed: SplitSeedOption = 0,
     measure: MeasureOption = True,
+    workers: WorkersOption = 1,
+    address: AddressOption = None,
+    gpus_per_worker: GpusOption = 0.0,
+    parallel: ParallelOption = None,
 ) -> None:
     """Search for the best schedule at a speed target and write it with its held-out numbers."""
     from rich.console import Console
     from rich.table import Table
 
     from colasearch.search.session import (
-        DEFAULT_BUDGET, Candidate, RunContext, check_run_options, default_out, deployable, parse_options, search_with,
+        DEFAULT_BUDGET, Candidate, RunContext, check_run_options, default_out, deployable, open_executor, parse_options,
+        search_with,
     )
     from colasearch.searchers.base import SearcherError, searcher_class
     from colasearch.tasks import DEFAULT_TASK
@@ -90,8 +99,11 @@ def run(
     context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path)
     context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
 
-    outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective, storage, resume,
-                                            options, space_options, progress=True)
+    window = parallel if parallel is not None else (4 if workers else 1)
+    with open_executor(context, workers, address, gpus_per_worker, window) as executor:
+        outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective, storage,
+                                                resume, options, space_options, progress=True, executor=executor,
+                                                window=window)
     if outcome.best is None or outcome.best_value == float("-inf"):
         raise SearcherError(f"{searcher} found no schedule reaching {target_speedup:g}x in {outcome.evaluations} "
                             "evaluations; raise --budget or lower --target-speedup")

@@ -9,6 +9,7 @@ anything; each stored record is counted once, at the point where the replay reac
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from colasearch.results import EvalResult
@@ -61,14 +62,25 @@ class _Progress:
 
 
 def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: int, store=None, evaluator=None,
-               progress: bool = False, max_idle_rounds: int = 100) -> SearchOutcome:
+               progress: bool = False, window: int = 1, max_idle_rounds: int = 100) -> SearchOutcome:
+    """Ask, evaluate, tell until ``budget`` distinct schedules are counted.
+
+    Up to ``window`` proposals are outstanding at once; the executor evaluates them concurrently and
+    each finished evaluation is stored the moment it returns. The searcher, however, is told in
+    proposal order and asked only at fixed points of that order, so what it sees does not depend
+    on how many workers there are or which finishes first: one worker and eight give one result.
+    """
     if budget < 1:
         raise SearcherError(f"budget must be at least 1 evaluation, got {budget}")
+    if window < 1:
+        raise SearcherError(f"the proposal window must be at least 1, got {window}")
     started = time.perf_counter()
     stored = {schedule.key: result for schedule, result in (store.records() if store is not None else [])}
     cache: dict[str, EvalResult] = dict(stored)
     counted: set[str] = set()
+    proposed: set[str] = set()
     in_flight: set[str] = set()
+    outstanding: deque[Schedule] = deque()
     outcome = SearchOutcome()
     bar = _Progress(budget, searcher.name, progress)
 
@@ -76,6 +88,8 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         if schedule.key in counted:
             return
         counted.add(schedule.key)
+        if schedule.key in stored:
+            outcome.reused += 1
         outcome.records.append((schedule, result))
         value = objective.scalar(result)
         if value > outcome.best_value or outcome.best is None:
@@ -86,32 +100,28 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         searcher.prepare(evaluator)
         idle = 0
         while len(counted) < budget:
-            room = min(executor.capacity - executor.pending(), budget - len(counted) - executor.pending())
+            room = min(window - len(outstanding), budget - len(proposed))
             asked = searcher.ask(room) if room > 0 and not searcher.finished else []
-            before = len(counted)
             for schedule in asked:
-                key = schedule.key
-                if key in cache:
-                    if key in stored and key not in counted:
-                        outcome.reused += 1
-                    account(schedule, cache[key])
-                    searcher.tell(schedule, cache[key])
-                elif key not in in_flight:
-                    in_flight.add(key)
+                outstanding.append(schedule)
+                proposed.add(schedule.key)
+                if schedule.key not in cache and schedule.key not in in_flight:
+                    in_flight.add(schedule.key)
                     executor.submit(schedule)
-            if executor.pending():
+            if outstanding and outstanding[0].key in cache:
+                schedule = outstanding.popleft()
+                account(schedule, cache[schedule.key])
+                searcher.tell(schedule, cache[schedule.key])
+                idle = 0
+            elif executor.pending():
                 schedule, result = executor.next_finished()
                 in_flight.discard(schedule.key)
                 cache[schedule.key] = result
                 outcome.computed += 1
                 if store is not None:
                     store.add(schedule, result, objective.values(result), objective.feasible(result))
-                account(schedule, result)
-                searcher.tell(schedule, result)
                 idle = 0
-            elif len(counted) > before:
-                idle = 0
-            elif searcher.finished:
+            elif searcher.finished and not outstanding:
                 break
             else:
                 idle += 1

@@ -59,6 +59,7 @@ class RunContext:
     search_size: int
     heldout_size: int
     split_seed: int
+    task_spec: str = ""
 
     @classmethod
     def load(cls, model_name: str, task_spec: str, search_size: int = 64, heldout_size: int = 200,
@@ -71,7 +72,7 @@ class RunContext:
         model, tokenizer = load_model(model_name)
         evaluator = Evaluator(model, tokenizer, task, search_size=search_size, heldout_size=heldout_size,
                               seed=split_seed, cache_path=cache_path)
-        return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed)
+        return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec)
 
     def fresh_evaluator(self, cache_path: Path | None = None):
         """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
@@ -123,7 +124,7 @@ class Candidate:
 def search_with(context: RunContext, searcher_name: str, budget: int, target_speedup: float, seed: int,
                 objective_name: str = "constrained", storage: str | Path | None = None, resume: bool = False,
                 options: dict | None = None, space_options: dict | None = None, progress: bool = False,
-                evaluator=None, executor=None) -> tuple[SearchOutcome, object]:
+                evaluator=None, executor=None, window: int = 1) -> tuple[SearchOutcome, object]:
     """Run one searcher to its budget. ``executor`` defaults to in-process evaluation with ``evaluator``;
     a worker pool (e.g. Ray actors) is passed here instead."""
     options = dict(options or {})
@@ -139,10 +140,25 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
                       {**options, **(space_options or {})})
     store = RunStore(storage, name, objective.directions, resume=resume)
     outcome = run_search(searcher, executor or InProcessExecutor(evaluator), objective, budget, store=store,
-                         evaluator=evaluator, progress=progress)
+                         evaluator=evaluator, progress=progress, window=window)
     outcome.searcher = searcher
     outcome.store = store
     return outcome, objective
+
+
+def open_executor(context: RunContext, workers: int, address: str | None = None, gpus_per_worker: float = 0.0,
+                  window: int = 1):
+    """``workers=0`` evaluates in this process; otherwise Ray actors, each with its own model replica."""
+    if workers < 0:
+        raise ColasearchError(f"--workers must be 0 (no Ray) or more, got {workers}")
+    if workers == 0:
+        return InProcessExecutor(context.evaluator, batch=window)
+    from colasearch.distributed import EvaluatorSpec, RayExecutor, init_ray
+
+    init_ray(address)
+    spec = EvaluatorSpec(context.model_name, context.task_spec, context.search_size, context.heldout_size,
+                         context.split_seed)
+    return RayExecutor(spec, workers, gpus_per_worker=gpus_per_worker)
 
 
 def measured_speedup(model, schedule: Schedule | None, repeats: int = 3, new_tokens: int = 16) -> float | None:

@@ -184,6 +184,9 @@ def speculative_generate(
 
     ``output_ids`` equals ``model.generate(..., do_sample=False)`` token for token, at any batch
     size with left padding (a finished row is padded, generation stops when all rows are done).
+    The rows of a batch advance in lockstep: a round keeps the shortest accepted prefix over the
+    unfinished rows (plus each row's own verified token), so one cache length serves every row and
+    the output stays exact, but a batch accepts less per round than its rows would alone.
     ``draft_tokens`` is a fixed lookahead or ``"adaptive"``. ``eos_token_id`` defaults to the
     model's generation config; pass ``()`` to never stop early. ``share_cache`` lets the draft's
     attention read and write the full model's verified KV (Draft & Verify); without it the draft keeps

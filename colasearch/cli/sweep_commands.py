@@ -1,0 +1,31 @@
+"""``colasearch sweep``: a grid of runs as one Ray job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from colasearch.cli.app import app
+
+
+@app.command()
+def sweep(
+    config_path: Annotated[Path, typer.Argument(help="Sweep YAML: models, tasks, searchers, targets, budget, ...")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for one schedule per cell and the summary.")] = Path("runs/sweep"),
+    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster to join ('auto', ray://...); default: a local Ray.")] = None,
+) -> None:
+    """Run every cell of a sweep; cells whose schedule already exists are skipped."""
+    from rich.console import Console
+
+    from colasearch.distributed.sweep import SweepConfig, run_sweep
+
+    config = SweepConfig.load(config_path)
+    rows = run_sweep(config, out_dir, address=address)
+    Console().print((out_dir / "summary.md").read_text())
+    failed = [row for row in rows if row["error"]]
+    for row in failed:
+        Console(stderr=True).print(f"cell {row['file']}: {row['error']}")
+    if failed:
+        raise SystemExit(1)

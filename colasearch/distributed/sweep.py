@@ -1,0 +1,165 @@
+"""A grid of models x tasks x searchers x targets as one Ray job: one schedule file per cell and a summary.
+
+Each cell is exactly ``colasearch run`` (same code, same files), executed as a Ray task. A cell
+whose schedule file already exists is skipped, so re-submitting a sweep only does what is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from colasearch.errors import ColasearchError
+
+
+class SweepConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: tuple[str, ...] = Field(min_length=1)
+    tasks: tuple[str, ...] = Field(min_length=1)
+    searchers: tuple[str, ...] = ("mcts",)
+    targets: tuple[float, ...] = (1.25,)
+    budget: int = Field(default=40, ge=1)
+    seed: int = 0
+    search_size: int = Field(default=64, ge=1)
+    heldout_size: int = Field(default=200, ge=1)
+    baselines: str = "unified"
+    measure: bool = True
+    workers_per_cell: int = Field(default=0, ge=0)
+    cpus_per_cell: float = Field(default=1.0, gt=0)
+    extra_args: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, path: Path) -> SweepConfig:
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except OSError as error:
+            raise ColasearchError(f"{path}: cannot read sweep file: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise ColasearchError(f"{path}: malformed YAML: {getattr(error, 'problem', None) or 'syntax error'}") from None
+        if not isinstance(data, dict):
+            raise ColasearchError(f"{path}: a sweep file is a mapping with models, tasks, searchers and targets")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise ColasearchError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+class Cell(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    task: str
+    searcher: str
+    target: float
+
+    @property
+    def name(self) -> str:
+        return _slug(f"{Path(self.model).name}__{Path(self.task).name}__{self.searcher}__x{self.target:g}")
+
+    def argv(self, config: SweepConfig, out_dir: Path) -> list[str]:
+        return ["run", "--model", self.model, "--task", self.task, "--searcher", self.searcher,
+                "--target-speedup", str(self.target), "--budget", str(config.budget), "--seed", str(config.seed),
+                "--search-size", str(config.search_size), "--heldout-size", str(config.heldout_size),
+                "--baselines", config.baselines, "--measure" if config.measure else "--no-measure",
+                "--workers", str(config.workers_per_cell), "--out", str(out_dir / f"{self.name}.yaml"),
+                "--resume", *config.extra_args]
+
+
+def cells(config: SweepConfig) -> list[Cell]:
+    return [Cell(model=m, task=t, searcher=s, target=x)
+            for m, t, s, x in itertools.product(config.models, config.tasks, config.searchers, config.targets)]
+
+
+def run_cell(argv: list[str]) -> str | None:
+    """Run one ``colasearch run`` in this process; returns an error line, or None on success."""
+    import click
+    from typer.main import get_command
+
+    from colasearch.cli.app import _register_commands, app
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _register_commands()
+    try:
+        get_command(app).main(args=argv, standalone_mode=False)
+    except ColasearchError as error:
+        return str(error).splitlines()[0]
+    except click.ClickException as error:
+        return error.format_message().splitlines()[0]
+    return None
+
+
+def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) -> list[dict]:
+    from colasearch.distributed.cluster import init_ray
+    from colasearch.schedule import Schedule
+
+    import ray
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    todo = [cell for cell in cells(config) if not (out_dir / f"{cell.name}.yaml").is_file()]
+    errors: dict[str, str] = {}
+    if todo:
+        init_ray(address)
+        remote = ray.remote(num_cpus=config.cpus_per_cell, max_retries=2)(run_cell)
+        references = {remote.remote(cell.argv(config, out_dir)): cell for cell in todo}
+        pending = list(references)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            error = ray.get(done[0])
+            if error:
+                errors[references[done[0]].name] = error
+    rows = []
+    for cell in cells(config):
+        path = out_dir / f"{cell.name}.yaml"
+        row = {"model": cell.model, "task": cell.task, "searcher": cell.searcher, "target": cell.target,
+               "metric": None, "heldout": None, "full_heldout": None, "search": None, "ideal_speedup": None,
+               "measured_speedup": None, "skipped": cell not in todo, "error": errors.get(cell.name), "file": path.name}
+        if path.is_file():
+            metrics = Schedule.load(path).metrics
+            if metrics and metrics.quality:
+                row.update(metric=metrics.quality.metric, heldout=metrics.quality.heldout,
+                           full_heldout=metrics.quality.full_heldout, search=metrics.quality.search)
+            if metrics and metrics.speedup:
+                row.update(ideal_speedup=metrics.speedup.ideal, measured_speedup=metrics.speedup.measured)
+        rows.append(row)
+    write_summary(rows, out_dir)
+    return rows
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def write_summary(rows: list[dict], out_dir: Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_text(out_dir / "summary.csv", buffer.getvalue())
+    columns = ["model", "task", "searcher", "target", "metric", "heldout", "full_heldout", "search",
+               "ideal_speedup", "measured_speedup", "error"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell_text(row[column]) for column in columns) + " |" for row in rows]
+    _atomic_text(out_dir / "summary.md", "\n".join(lines) + "\n")

@@ -1,0 +1,77 @@
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from colasearch.distributed import RayExecutor
+from colasearch.search.executor import InProcessExecutor
+from colasearch.search.loop import run_search
+from colasearch.search.testing import PlantedEvaluator, PlantedObjective
+from colasearch.searchers.base import SearchSpace, make_searcher
+from colasearch.testing import make_tiny_model
+
+TARGET = 1.3
+
+
+class PlantedFactory:
+    """Builds the same planted evaluator in every worker; picklable for Ray."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+
+    def __call__(self):
+        model = make_tiny_model("llama", num_layers=8)
+        return PlantedEvaluator(model, PlantedEvaluator.random_weights(8, seed=1), delay=self.delay)
+
+
+def _search(executor, budget=12, window=2):
+    local = PlantedFactory()()
+    space = SearchSpace.for_model(local.model, target_speedup=TARGET)
+    objective = PlantedObjective(TARGET)
+    searcher = make_searcher("mcts", space, objective, seed=3, budget=budget)
+    return run_search(searcher, executor, objective, budget, window=window)
+
+
+def _keys(outcome):
+    return [schedule.key for schedule, _ in outcome.records]
+
+
+def test_two_workers_give_the_same_result_as_one_and_as_in_process(local_ray):
+    with RayExecutor(PlantedFactory(delay=0.05), workers=1) as one:
+        single = _search(one)
+    with RayExecutor(PlantedFactory(delay=0.05), workers=2) as two:
+        double = _search(two)
+    in_process = _search(InProcessExecutor(PlantedFactory()(), batch=2))
+    assert single.best.key == double.best.key == in_process.best.key
+    assert _keys(single) == _keys(double) == _keys(in_process)
+    assert single.computed == double.computed == 12
+
+
+def test_a_killed_worker_is_replaced_and_the_search_result_is_unchanged(local_ray):
+    import ray
+
+    reference = _search(InProcessExecutor(PlantedFactory()(), batch=2))
+    with RayExecutor(PlantedFactory(delay=0.4), workers=2) as executor:
+        victim = ray.get(executor.actors[0].pid.remote())
+
+        def kill_mid_search():
+            time.sleep(1.0)
+            os.kill(victim, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_mid_search)
+        killer.start()
+        outcome = _search(executor)
+        killer.join()
+        assert executor.retried >= 1
+        assert victim not in ray.get([actor.pid.remote() for actor in executor.actors])
+    assert outcome.best.key == reference.best.key
+    assert _keys(outcome) == _keys(reference)
+
+
+def test_zero_workers_is_refused():
+    from colasearch.errors import ColasearchError
+
+    with pytest.raises(ColasearchError, match="at least one worker"):
+        RayExecutor(PlantedFactory(), workers=0)
