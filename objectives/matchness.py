@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from colasearch.errors import ColasearchError
 from colasearch.objectives.base import BaseObjective, Direction
@@ -24,18 +24,24 @@ class SpeculativeConfig(BaseModel):
 
     draft_tokens: int = Field(default=4, ge=1, le=32)
     min_acceptance: float = Field(default=0.0, ge=0.0, le=1.0)
+    target_speedup: float | None = Field(default=None, gt=0.0)
 
 
 class SpeculativeObjective(BaseObjective):
-    """Maximize (1 - a^(k+1)) / (1 - a) / (k * draft_cost + 1), with draft_cost = 1 / ideal speedup."""
+    """Maximize (1 - a^(k+1)) / (1 - a) / (k * draft_cost + 1), with draft_cost = 1 / ideal speedup.
+
+    ``metric`` and ``direction`` are accepted so that ``make_objective`` can build it like the other
+    objectives, and are not used: the output is the full model's, so no quality metric is at stake.
+    ``target_speedup``, when given, is a floor on the expected speedup.
+    """
 
     name: ClassVar[str] = "speculative"
 
-    def __init__(self, draft_tokens: int = 4, min_acceptance: float = 0.0):
-        from pydantic import ValidationError
-
+    def __init__(self, metric: str | None = None, direction: Direction = "maximize",
+                 target_speedup: float | None = None, draft_tokens: int = 4, min_acceptance: float = 0.0):
         try:
-            self.config = SpeculativeConfig(draft_tokens=draft_tokens, min_acceptance=min_acceptance)
+            self.config = SpeculativeConfig(draft_tokens=draft_tokens, min_acceptance=min_acceptance,
+                                            target_speedup=target_speedup)
         except ValidationError as error:
             first = error.errors()[0]
             raise ColasearchError(f"speculative objective: {first['loc'][0]}: {first['msg']}") from None
@@ -65,4 +71,6 @@ class SpeculativeObjective(BaseObjective):
 
     def feasible(self, result: EvalResult) -> bool:
         acceptance = self._acceptance(result)
-        return math.isfinite(acceptance) and acceptance >= self.config.min_acceptance
+        if not (math.isfinite(acceptance) and acceptance >= self.config.min_acceptance):
+            return False
+        return self.config.target_speedup is None or self.values(result)[0] >= self.config.target_speedup

@@ -99,3 +99,11 @@ def test_objective_constraints_and_errors():
         SpeculativeObjective(draft_tokens=0)
     with pytest.raises(ColasearchError, match="min_acceptance"):
         SpeculativeObjective(min_acceptance=2.0)
+
+
+def test_objective_builds_like_the_registered_ones():
+    # make_objective calls cls(metric, direction, target_speedup=...); the target floors the expected speedup.
+    objective = SpeculativeObjective("acc", "maximize", target_speedup=1.0)
+    fast = _result(0.95, ideal=2.0)
+    assert objective.values(fast)[0] > 1.0 and objective.feasible(fast)
+    assert objective.scalar(_result(0.3, ideal=1.2)) == -math.inf
