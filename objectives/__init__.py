@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from colasearch.objectives.base import BaseObjective, Direction
 from colasearch.objectives.constrained import ConstrainedObjective
+from colasearch.objectives.matchness import SpeculativeObjective
 from colasearch.objectives.measured_cost import MeasuredConstrainedObjective, MeasuredCost
 from colasearch.objectives.pareto import ParetoObjective, pareto_front
 from colasearch.objectives.quality import ObjectiveError, QualityObjective
@@ -11,12 +12,12 @@ from colasearch.objectives.scalarized import ScalarizedObjective
 
 OBJECTIVES: dict[str, type[BaseObjective]] = {
     cls.name: cls for cls in (QualityObjective, ConstrainedObjective, ScalarizedObjective, ParetoObjective,
-                               MeasuredConstrainedObjective)
+                               MeasuredConstrainedObjective, SpeculativeObjective)
 }
 
 
 def make_objective(name: str, metric: str, direction: Direction = "maximize", target_speedup: float | None = None,
-                   lam: float | None = None, **options) -> BaseObjective:
+                   lam: float | None = None, draft_tokens: int | None = None, **options) -> BaseObjective:
     """Build an objective by name; options an objective does not take are refused, not ignored."""
     if name not in OBJECTIVES:
         raise ObjectiveError(f"unknown objective {name!r} (known: {', '.join(sorted(OBJECTIVES))})")
@@ -29,10 +30,14 @@ def make_objective(name: str, metric: str, direction: Direction = "maximize", ta
         return cls(metric, direction, lam=lam, target_speedup=target_speedup)
     if lam is not None:
         raise ObjectiveError(f"objective {name!r} takes no lambda (only 'scalarized' does)")
+    if name == "speculative":
+        return cls(metric, direction, target_speedup=target_speedup, draft_tokens=draft_tokens or 4)
+    if draft_tokens is not None:
+        raise ObjectiveError(f"objective {name!r} takes no draft_tokens (only 'speculative' does)")
     return cls(metric, direction, target_speedup=target_speedup)
 
 
 __all__ = [
     "OBJECTIVES", "BaseObjective", "ConstrainedObjective", "Direction", "MeasuredConstrainedObjective", "MeasuredCost",
-    "ObjectiveError", "ParetoObjective", "QualityObjective", "ScalarizedObjective", "make_objective", "pareto_front",
+    "ObjectiveError", "ParetoObjective", "QualityObjective", "ScalarizedObjective", "SpeculativeObjective", "make_objective", "pareto_front",
 ]

@@ -6,7 +6,14 @@ each following an importance order measured once. The walk starts at the full mo
 step raises the knob (by a stride sized so that about ``walk_steps`` moves reach the target) that
 loses the least quality per unit of cost saved, until the target is met;
 leftover budget then tries the other points on the target's iso-cost line, nearest first.
-A subclass adds knobs (e.g. MoE expert thresholds) by overriding :meth:`make_knobs` and :meth:`chain_for`.
+A subclass adds knobs by overriding :meth:`make_knobs` and :meth:`chain_for`.
+
+With ``experts=True`` (MoE models) the knobs are the expert-skipping thresholds instead, one per
+token group (MoDES): the layer chain stays whole, the importance vector is calibrated once (or
+given), and for a target skip ratio (given, or the one the speed target needs) the walk in
+:mod:`colasearch.searchers.thresholds` bisects one group's threshold grid or walks two groups'
+staircase. Every result carries the skip ratio the evaluator measured; the best point reaching the
+target (by the objective: task quality up, or KL down) is :attr:`expert_best`.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from colasearch.importance import unit_scores
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 from colasearch.searchers.base import BaseSearcher, SearcherError
+from colasearch.searchers.thresholds import WALKS, reaches
 
 Levels = tuple[int, ...]
 
@@ -36,8 +44,15 @@ class FrontierSearcher(BaseSearcher):
     name = "frontier"
 
     def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, score: str = "block_influence",
-                 calibration_items: int = 16, orders: dict | None = None, walk_steps: int = 3, **options):
+                 calibration_items: int = 16, orders: dict | None = None, walk_steps: int = 3,
+                 experts: bool = False, expert_skip_ratio: float | None = None, expert_grid: int = 64,
+                 expert_tolerance: float = 0.02, importance: tuple | list | None = None,
+                 expert_groups: tuple | list | str = ("text",), renormalize: bool = True, **options):
         super().__init__(space, objective, seed, budget, **options)
+        self.experts = experts
+        if experts:
+            self._init_experts(expert_skip_ratio, expert_grid, expert_tolerance, importance, expert_groups,
+                               renormalize)
         self.walk_steps = max(1, walk_steps)
         self.stride = 1
         self.score = score
@@ -66,7 +81,114 @@ class FrontierSearcher(BaseSearcher):
         mean_share = sum(self.space.unit_cost(unit) for unit in units) / len(units)
         return max(1, math.ceil(needed / mean_share / self.walk_steps))
 
+    # -- expert thresholds (MoE) ------------------------------------------------------------------
+
+    def _init_experts(self, target, grid, tolerance, importance, groups, renormalize) -> None:
+        groups = (groups,) if isinstance(groups, str) else tuple(groups)
+        if len(groups) not in WALKS or len(set(groups)) != len(groups):
+            raise SearcherError(f"frontier: expert_groups must name one or two distinct token groups, got {groups}")
+        if not isinstance(grid, int) or grid < 2:
+            raise SearcherError(f"frontier: expert_grid must be an integer >= 2, got {grid!r}")
+        if target is not None and not 0.0 < target <= 1.0:
+            raise SearcherError(f"frontier: expert_skip_ratio must lie in (0, 1], got {target}")
+        if not 0.0 <= tolerance < 0.5:
+            raise SearcherError(f"frontier: expert_tolerance must lie in [0, 0.5), got {tolerance}")
+        self.expert_groups, self.expert_grid, self.expert_tolerance = groups, grid, tolerance
+        self.renormalize = renormalize
+        self.target_skip_ratio = target if target is not None else self._skip_ratio_for_target()
+        self.importance: tuple[float, ...] | None = tuple(float(a) for a in importance) if importance else None
+        self.expert_results: dict[tuple[int, ...], tuple[float, float]] = {}  # point -> (skip ratio, quality)
+        self.expert_records: dict[tuple[int, ...], tuple[Schedule, EvalResult]] = {}
+        self._walk = None
+        self._walk_point: tuple[int, ...] | None = None
+
+    def _skip_ratio_for_target(self) -> float:
+        """The routed-expert share that must be skipped for the whole chain to reach the speed target."""
+        cost = self.space.cost_model
+        routed = sum(cost.routed)
+        if routed <= 0:
+            raise SearcherError("frontier: experts=True needs an MoE model (this one routes no experts)")
+        needed = (1.0 - 1.0 / self.space.target_speedup) * cost.params_per_token(None) / routed
+        if needed > 1.0:
+            raise SearcherError(f"frontier: skipping every routed expert gives less than {self.space.target_speedup:g}x")
+        return max(needed, self.expert_tolerance)
+
+    def threshold(self, index: int) -> float:
+        """Grid index -> tau; the top index exceeds every alpha_l * pi (pi <= 1), so it skips everything."""
+        top = max(self.importance) * (1.0 + 1e-6) + 1e-12
+        return top * index / self.expert_grid
+
+    def expert_schedule(self, point: tuple[int, ...]) -> Schedule:
+        from colasearch.moe import expert_skipping_section
+
+        thresholds = {group: self.threshold(index) for group, index in zip(self.expert_groups, point)}
+        section = expert_skipping_section(self.importance, thresholds, renormalize=self.renormalize)
+        return self.space.schedule(self.space.full_chain()).with_fields(experts=section)
+
+    def use_importance(self, importance) -> None:
+        """A stored calibration (e.g. from the study on resume), so it is not recomputed."""
+        if self.experts and self.importance is None:
+            self.importance = tuple(float(alpha) for alpha in importance)
+
+    def study_attributes(self) -> dict:
+        return {"expert_importance": list(self.importance)} if self.experts and self.importance else {}
+
+    def _prepare_experts(self, evaluator) -> None:
+        if self.importance is None:
+            from colasearch.moe import calibrate_importance
+
+            input_ids, attention_mask = evaluator.calibration_batch(max_items=self.calibration_items)
+            self.importance = calibrate_importance(evaluator.model, input_ids, attention_mask)
+        if len(self.importance) != self.space.num_layers:
+            raise SearcherError(f"frontier: importance has {len(self.importance)} values, the model "
+                                f"{self.space.num_layers} layers")
+        self._walk = WALKS[len(self.expert_groups)](self.expert_grid, self.target_skip_ratio, self.expert_tolerance)
+        self._advance_walk(None)
+
+    def _advance_walk(self, measured) -> None:
+        try:
+            self._walk_point = next(self._walk) if measured is None else self._walk.send(measured)
+        except StopIteration:
+            self._walk_point = None
+            self._phase = "done"
+
+    def _ask_experts(self, n: int) -> list[Schedule]:
+        if self._walk_point is None or self._pending or n < 1:
+            return []
+        schedule = self.expert_schedule(self._walk_point)
+        self._pending[schedule.key] = self._walk_point
+        return [schedule]
+
+    def _tell_experts(self, schedule: Schedule, result: EvalResult) -> None:
+        point = self._pending.pop(schedule.key, None)
+        if point is None:
+            return
+        ratio = result.extra.get("expert_skip_ratio")
+        if ratio is None:
+            raise SearcherError("frontier: the evaluator did not measure the expert skip ratio "
+                                "(EvalResult.extra['expert_skip_ratio'])")
+        measured = (float(ratio), self.quality(result))
+        self.expert_results[point] = measured
+        self.expert_records[point] = (schedule, result)
+        self._advance_walk(measured)
+
+    @property
+    def expert_best(self) -> tuple[Schedule, EvalResult] | None:
+        """The best evaluated point whose measured skip ratio reaches the target (ties: less skipping)."""
+        reaching = [point for point, (ratio, _) in self.expert_results.items()
+                    if reaches(ratio, self.target_skip_ratio, self.expert_tolerance)]
+        if not reaching:
+            return None
+        best = max(reaching, key=lambda point: (self.expert_results[point][1], -self.expert_results[point][0]))
+        return self.expert_records[best]
+
+    # -- layer knobs -----------------------------------------------------------------------------
+
     def prepare(self, evaluator) -> None:
+        if self.experts:
+            if self._walk is None:
+                self._prepare_experts(evaluator)
+            return
         if self.knobs is not None:
             return
         input_ids, attention_mask = evaluator.calibration_batch(max_items=self.calibration_items)
@@ -138,6 +260,10 @@ class FrontierSearcher(BaseSearcher):
             self.current = min(moves, key=loss_per_saving)
 
     def ask(self, n: int = 1) -> list[Schedule]:
+        if self.experts:
+            if self._walk is None:
+                raise SearcherError("frontier: prepare(evaluator) must run before ask")
+            return self._ask_experts(n)
         if self.knobs is None:
             raise SearcherError("frontier: prepare(evaluator) must run before ask")
         zero = (0,) * len(self.knobs)
@@ -163,6 +289,9 @@ class FrontierSearcher(BaseSearcher):
         return proposals
 
     def tell(self, schedule: Schedule, result: EvalResult) -> None:
+        if self.experts:
+            self._tell_experts(schedule, result)
+            return
         levels = self._pending.pop(schedule.key, None)
         if levels is None:
             return

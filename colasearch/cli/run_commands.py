@@ -15,10 +15,10 @@ from colasearch.cli.app import app
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")]
 TaskOption = Annotated[Optional[str], typer.Option("--task", "-t", help="Task spec, e.g. builtin:capitals or jsonl:PATH (default: a built-in task).")]
-BudgetOption = Annotated[Optional[int], typer.Option("--budget", "-b", help="Evaluations on the search split (default 40).")]
-TargetOption = Annotated[float, typer.Option("--target-speedup", help="Ideal speedup the schedule must reach.")]
+BudgetOption = Annotated[Optional[int], typer.Option("--budget", "-b", help="Evaluations on the search split (default 100).")]
+TargetOption = Annotated[float, typer.Option("--target-speedup", help="Ideal speedup the schedule must reach. With --objective speculative it is the draft's ideal speedup (its cost), not a floor on the speculative speedup, which is maximized.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the searcher (splits use --split-seed).")]
-ObjectiveOption = Annotated[str, typer.Option("--objective", help="Objective plug-in (constrained, scalarized, pareto).")]
+ObjectiveOption = Annotated[str, typer.Option("--objective", help="Objective plug-in (constrained, scalarized, pareto, speculative: the best self-speculative draft).")]
 SearchSizeOption = Annotated[int, typer.Option("--search-size", help="Items in the search split.")]
 HeldoutSizeOption = Annotated[int, typer.Option("--heldout-size", help="Items in the held-out split.")]
 SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="Seed of the search/held-out split.")]
@@ -28,7 +28,7 @@ RepeatsOption = Annotated[bool, typer.Option("--repeats/--no-repeats", help="All
 WorkersOption = Annotated[int, typer.Option("--workers", help="Ray evaluation workers, each with a model replica; 0 runs without Ray.")]
 AddressOption = Annotated[Optional[str], typer.Option("--address", help="Join a Ray cluster ('auto' or ray://host:port) instead of starting a local one.")]
 GpusOption = Annotated[float, typer.Option("--gpus-per-worker", help="GPUs each Ray worker reserves.")]
-ParallelOption = Annotated[Optional[int], typer.Option("--parallel", help="Proposals outstanding at once (default 4 with Ray workers, 1 without); the result does not depend on --workers.")]
+ParallelOption = Annotated[Optional[int], typer.Option("--parallel", help="Proposals outstanding at once (default: one per worker). For a fixed --parallel the result does not depend on --workers.")]
 MeasureOption = Annotated[bool, typer.Option("--measure/--no-measure", help="Time decode speed of the results.")]
 
 
@@ -70,8 +70,15 @@ def run(
     address: AddressOption = None,
     gpus_per_worker: GpusOption = 0.0,
     parallel: ParallelOption = None,
+    speculative_prompts: Annotated[int, typer.Option("--speculative-prompts", help="With --objective speculative: prompts per split on which each draft's acceptance is measured.")] = 8,
+    draft_tokens: Annotated[int, typer.Option("--draft-tokens", help="With --objective speculative: tokens drafted per verify step.")] = 4,
 ) -> None:
-    """Search for the best schedule at a speed target and write it with its held-out numbers."""
+    """Search for the best schedule at a speed target and write it with its held-out numbers.
+
+    With ``--objective speculative`` the schedule is a self-speculative draft: every candidate's
+    acceptance against the full model is measured by real draft/verify decoding on the split's prompts,
+    and the draft with the best expected speedup (acceptance and draft cost together) is chosen.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -96,10 +103,16 @@ def run(
     storage = storage or str(out.with_suffix(".journal"))
     # The evaluator's result cache sits next to a journal, so a resumed run recomputes not even the table's rows.
     cache_path = None if "://" in storage else Path(storage).with_suffix(".results.jsonl")
-    context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path)
+    speculative = objective == "speculative"
+    if speculative and (speculative_prompts < 1 or not 1 <= draft_tokens <= 32):
+        raise SearcherError(f"--speculative-prompts must be >= 1 and --draft-tokens in 1..32, got "
+                            f"{speculative_prompts} and {draft_tokens}")
+    evaluator_options = {"speculative_prompts": speculative_prompts, "draft_tokens": draft_tokens} if speculative else {}
+    context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path,
+                              **evaluator_options)
     context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
 
-    window = parallel if parallel is not None else (4 if workers else 1)
+    window = parallel if parallel is not None else max(1, workers)
     with open_executor(context, workers, address, gpus_per_worker, window) as executor:
         outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective, storage,
                                                 resume, options, space_options, progress=True, executor=executor,
@@ -135,15 +148,22 @@ def run(
     table = Table(title=f"{model} on {context.task.name}: target {target_speedup:g}x, {outcome.evaluations} evaluations "
                         f"({outcome.computed} computed, {outcome.reused} read back), {outcome.seconds:.0f}s")
     table.add_column("schedule", no_wrap=True)
-    for column in ("layers", f"{metric} held-out", f"{metric} search", "ideal speedup", "measured speedup"):
+    columns = ["layers", f"{metric} held-out", f"{metric} search", "ideal speedup", "measured speedup"]
+    if speculative:
+        columns += ["acceptance held-out", "spec. speedup held-out"]
+    for column in columns:
         table.add_column(column, justify="right")
     for candidate in (full, best_baseline, found):
         if candidate is None:
             continue
         layers = "all" if candidate.schedule is None else str(len(candidate.schedule.layers))
-        table.add_row(candidate.label, layers, _fmt(candidate.heldout.quality[metric]),
-                      _fmt(candidate.search.quality[metric]), _fmt(candidate.search.ideal_speedup, 3, "x"),
-                      _fmt(candidate.measured_speedup, 3, "x"))
+        row = [candidate.label, layers, _fmt(candidate.heldout.quality[metric]),
+               _fmt(candidate.search.quality[metric]), _fmt(candidate.search.ideal_speedup, 3, "x"),
+               _fmt(candidate.measured_speedup, 3, "x")]
+        if speculative:
+            row += [_fmt(candidate.heldout.extra.get("acceptance_rate"), 3),
+                    _fmt(objective_object.values(candidate.heldout)[0], 3, "x")]
+        table.add_row(*row)
     Console().print(table)
 
     provenance = {"_full": full, "task_spec": task, "storage": storage, "study": outcome.store.name,
@@ -153,6 +173,11 @@ def run(
         provenance["baseline"] = {"name": best_baseline.label.split(" ")[0],
                                   "heldout": best_baseline.heldout.quality[metric],
                                   "ideal_speedup": best_baseline.search.ideal_speedup}
+    if speculative:
+        provenance["speculative"] = {"draft_tokens": draft_tokens, "prompts": speculative_prompts,
+                                     "acceptance_heldout": found.heldout.extra.get("acceptance_rate"),
+                                     "acceptance_search": found.search.extra.get("acceptance_rate"),
+                                     "expected_speedup_heldout": objective_object.values(found.heldout)[0]}
     schedule = deployable(context, found, objective, target_speedup, searcher, budget, seed, provenance)
     schedule.save(out)
     console.print(f"wrote {out}  ({found.schedule.chain})")

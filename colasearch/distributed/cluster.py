@@ -13,13 +13,18 @@ LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """``address=None`` starts Ray in this process's machine with no dashboard; otherwise join ``address``
     (``auto`` or ``ray://host:port``)."""
+    if address is None:
+        # Child processes read the variable; this process may have imported Ray already, so its
+        # constant is set too.
+        os.environ.update(LOOPBACK_ONLY)
     import ray
+    from ray._private import ray_constants
 
     if ray.is_initialized():
         return
     try:
         if address is None:
-            os.environ.update(LOOPBACK_ONLY)
+            ray_constants.ENABLE_RAY_CLUSTER = False
             ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                      configure_logging=False, runtime_env={"env_vars": dict(LOOPBACK_ONLY)})
         else:

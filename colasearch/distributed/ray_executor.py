@@ -28,6 +28,9 @@ class EvaluatorSpec:
     search_size: int = 64
     heldout_size: int = 200
     seed: int = 0
+    # Further Evaluator keyword options as sorted (name, value) pairs (e.g. speculative_prompts, draft_tokens),
+    # so a worker's results carry the same ``extra`` entries as an in-process evaluation.
+    options: tuple[tuple[str, object], ...] = ()
 
     def __call__(self):
         from colasearch.evaluator import Evaluator
@@ -36,7 +39,7 @@ class EvaluatorSpec:
 
         model, tokenizer = load_model(self.model)
         return Evaluator(model, tokenizer, load_task(self.task), search_size=self.search_size,
-                         heldout_size=self.heldout_size, seed=self.seed)
+                         heldout_size=self.heldout_size, seed=self.seed, **dict(self.options))
 
 
 class _EvaluatorWorker:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 from pathlib import Path
 from time import perf_counter
@@ -24,6 +26,8 @@ from colasearch.tasks.splits import SPLITS, split_items
 DEFAULT_BATCH_TOKENS = 2048
 # One schedule may fill at most this share of the prefix cache, so a few lineages fit at once.
 SCHEDULE_SHARE = 0.25
+# Drafting prompts are cut to this many tokens: acceptance depends on the continuation, not on long contexts.
+PROMPT_TOKENS = 64
 
 
 class Evaluator:
@@ -36,7 +40,11 @@ class Evaluator:
 
     def __init__(self, model, tokenizer, task: Task, search_size: int = 64, heldout_size: int = 200, seed: int = 0,
                  cache_path: Path | None = None, prefix_cache_mb: int = 512, batch_tokens: int = DEFAULT_BATCH_TOKENS,
-                 measured_cost=None, force: bool = False):
+                 measured_cost=None, force: bool = False, speculative_prompts: int = 0, draft_tokens: int = 4,
+                 draft_new_tokens: int = 16, expert_skip_items: int = 16):
+        if speculative_prompts < 0 or draft_tokens < 1 or draft_new_tokens < 1 or expert_skip_items < 0:
+            raise TaskError("speculative_prompts and expert_skip_items must be >= 0, draft_tokens and "
+                            "draft_new_tokens >= 1")
         self.model = model
         self.tokenizer = tokenizer
         self.task = task
@@ -48,6 +56,13 @@ class Evaluator:
         self.measured_cost = measured_cost
         self.model_hash = fingerprint(model).shape_hash
         self.task_key = f"{task.name}:{task.config_key()}:{search_size}/{heldout_size}/{seed}"
+        # What ``extra`` holds is part of the result, so it is part of the cache key (only when asked for,
+        # so the keys of plain evaluations stay what they were).
+        self.speculative = (speculative_prompts, draft_tokens, draft_new_tokens) if speculative_prompts else None
+        self.expert_skip_items = expert_skip_items
+        if self.speculative:
+            self.task_key += "|speculative={}/{}/{}".format(*self.speculative)
+        self._expert_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self.results = ResultCache(cache_path)
         self.prefix_cache = PrefixCache(prefix_cache_mb * 2**20)
         self.batch_tokens = batch_tokens
@@ -67,7 +82,10 @@ class Evaluator:
                 "prefix_cache_bytes": self.prefix_cache.bytes, "result_cache_size": len(self.results)}
 
     def result_key(self, schedule: Schedule | None, split: str) -> str:
-        return f"{self.model_hash}|{schedule_key(schedule)}|{self.task_key}|{split}"
+        key = f"{self.model_hash}|{schedule_key(schedule)}|{self.task_key}|{split}"
+        if schedule is not None and schedule.experts is not None:
+            key += f"|expert_skip_items={self.expert_skip_items}"
+        return key
 
     def evaluate(self, schedule: Schedule | None, split: str = "search") -> EvalResult:
         self._check_split(split)
@@ -81,9 +99,15 @@ class Evaluator:
         start = perf_counter()
         quality = self._quality(schedule, split)
         measured = self.measured_cost.speedup(schedule) if self.measured_cost is not None else None
+        extra = {}
+        skip_ratio = self._expert_skip_ratio(schedule)
+        if skip_ratio is not None:
+            extra["expert_skip_ratio"] = skip_ratio
+        if self.speculative:
+            extra.update(self._acceptance(schedule, split))
         result = EvalResult(schedule_key=schedule_key(schedule), task=self.task.name, split=split, quality=quality,
-                            ideal_speedup=self.cost_model.ideal_speedup(schedule), measured_speedup=measured,
-                            seconds=perf_counter() - start)
+                            ideal_speedup=self.cost_model.ideal_speedup(schedule, skip_ratio),
+                            measured_speedup=measured, seconds=perf_counter() - start, extra=extra)
         self._counts["computed"] += 1
         self.results.put(key, result)
         return result
@@ -121,7 +145,50 @@ class Evaluator:
         mask = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in sequences], device=device)
         return input_ids, mask
 
+    def speculative_prompts(self, split: str, count: int) -> list[list[int]]:
+        """Up to ``count`` prompts of the split to draft on: multiple-choice contexts, generation prompts,
+        or the first half of text windows (at most ``PROMPT_TOKENS`` tokens, the end of a context kept)."""
+        items = self.split_items(split)[:count]
+        if isinstance(self.task, ScoringTask):
+            prompts = []
+            for sequence in self.task.pack(items, self.tokenizer):
+                prefix = [token for token, segment in zip(sequence.tokens, sequence.segments) if segment == 0]
+                if sequence.target_segments is None:  # a text window: the whole window is one segment
+                    prefix = prefix[:max(1, min(len(prefix) // 2, PROMPT_TOKENS))]
+                prompts.append(prefix[-PROMPT_TOKENS:])
+        elif hasattr(self.task, "prompt_text"):
+            prompts = [self.tokenizer(self.task.prompt_text(self.tokenizer, item.data.prompt)).input_ids[-PROMPT_TOKENS:]
+                       for item in items]
+        else:
+            raise TaskError(f"task {self.task.name!r} has no prompts to draft on; use a jsonl, text or built-in task")
+        return [prompt for prompt in prompts if prompt]
+
     # -- internals ------------------------------------------------------------------------------
+
+    def _acceptance(self, schedule: Schedule | None, split: str) -> dict:
+        """The draft/verify acceptance of ``schedule`` on the split's prompts (the full model drafts for itself)."""
+        from colasearch.speculative import acceptance_extra
+
+        count, draft_tokens, new_tokens = self.speculative
+        draft = schedule if schedule is not None else Schedule.identity(self.model)
+        prompts = self.speculative_prompts(split, count)
+        if not prompts:
+            raise TaskError(f"split {split!r} of task {self.task.name!r} has no prompt to draft on")
+        with torch.no_grad():
+            return acceptance_extra(self.model, draft, prompts, k=draft_tokens, max_new_tokens=new_tokens,
+                                    force=self.force)
+
+    def _expert_skip_ratio(self, schedule: Schedule | None) -> float | None:
+        """The measured share of routed expert work a schedule's ``experts`` section skips, on the
+        calibration batch; None without such a section (or when measuring is off)."""
+        if schedule is None or schedule.experts is None or not self.expert_skip_items:
+            return None
+        from colasearch.moe import expert_skip_ratio
+
+        if self._expert_batch is None:
+            self._expert_batch = self.calibration_batch(max_items=self.expert_skip_items)
+        return expert_skip_ratio(self.model, schedule, *self._expert_batch)
+
 
     def _check_split(self, split: str) -> None:
         if split not in SPLITS:
@@ -169,13 +236,22 @@ class Evaluator:
     def _fast_scores(self, schedule: Schedule | None, split: str) -> list[SequenceScores]:
         chain = self.runner.chain(schedule)
         keys = entry_key(chain)
+        experts = schedule.experts if schedule is not None else None
+        if experts is not None:
+            # Gated experts change every state after the first sparse block: such prefixes are cached apart.
+            tag = json.dumps(experts.model_dump(mode="json"), sort_keys=True)
+            keys = tuple((*key, tag) for key in keys)
         entries = self.runner.entries(chain)
         scores: list[SequenceScores | None] = [None] * len(self.packed(split))
-        for batch in self.batches(split):
-            hidden = self._run_chain(batch, keys, entries)
-            reference = self._reference_states(split, batch) if self.task.needs_reference else None
-            for index, score in zip(batch.order, self.runner.score(self.runner.final_states(hidden, batch), batch, reference)):
-                scores[index] = score
+        # The full model's reference is computed before any expert gate goes in.
+        references = [self._reference_states(split, batch) if self.task.needs_reference else None
+                      for batch in self.batches(split)]
+        with _expert_gating(self.model, experts):
+            for batch, reference in zip(self.batches(split), references):
+                hidden = self._run_chain(batch, keys, entries)
+                for index, score in zip(batch.order,
+                                        self.runner.score(self.runner.final_states(hidden, batch), batch, reference)):
+                    scores[index] = score
         return scores
 
     def _run_chain(self, batch: PackedBatch, keys, entries) -> torch.Tensor:
@@ -207,6 +283,21 @@ class Evaluator:
                 hidden = self.runner.run(hidden, entry, batch)
             self._references[key] = self.runner.final_states(hidden, batch)
         return self._references[key]
+
+
+@contextlib.contextmanager
+def _expert_gating(model, section):
+    """The fast path runs layers itself, so a schedule's ``experts`` section is installed around it."""
+    if section is None:
+        yield
+        return
+    from colasearch.moe import apply_expert_skipping, remove_expert_skipping
+
+    apply_expert_skipping(model, section)
+    try:
+        yield
+    finally:
+        remove_expert_skipping(model)
 
 
 def schedule_key(schedule: Schedule | None) -> str:

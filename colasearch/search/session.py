@@ -17,7 +17,7 @@ from colasearch.search.storage import RunStore
 from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher, searcher_class
 
 DEFAULT_SEARCHER = "mcts"
-DEFAULT_BUDGET = 40
+DEFAULT_BUDGET = 100
 DEFAULT_TARGET = 1.25
 
 
@@ -60,10 +60,14 @@ class RunContext:
     heldout_size: int
     split_seed: int
     task_spec: str = ""
+    # Evaluator options beyond the split (e.g. speculative_prompts, draft_tokens); Ray workers get the same.
+    evaluator_options: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, model_name: str, task_spec: str, search_size: int = 64, heldout_size: int = 200,
-             split_seed: int = 0, cache_path: Path | None = None) -> RunContext:
+             split_seed: int = 0, cache_path: Path | None = None, **evaluator_options) -> RunContext:
+        """``evaluator_options`` go to every :class:`~colasearch.evaluator.Evaluator` of the run; with
+        ``speculative_prompts > 0`` results carry the draft acceptance the ``speculative`` objective reads."""
         from colasearch.evaluator import Evaluator
         from colasearch.loading import load_model
         from colasearch.tasks import load_task
@@ -71,20 +75,27 @@ class RunContext:
         task = load_task(task_spec)
         model, tokenizer = load_model(model_name)
         evaluator = Evaluator(model, tokenizer, task, search_size=search_size, heldout_size=heldout_size,
-                              seed=split_seed, cache_path=cache_path)
-        return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec)
+                              seed=split_seed, cache_path=cache_path, **evaluator_options)
+        return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec,
+                   dict(evaluator_options))
 
     def fresh_evaluator(self, cache_path: Path | None = None):
         """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
         from colasearch.evaluator import Evaluator
 
         return Evaluator(self.model, self.tokenizer, self.task, search_size=self.search_size,
-                         heldout_size=self.heldout_size, seed=self.split_seed, cache_path=cache_path)
+                         heldout_size=self.heldout_size, seed=self.split_seed, cache_path=cache_path,
+                         **self.evaluator_options)
 
     def objective(self, name: str, target_speedup: float):
+        """For ``speculative`` the run's target is the *draft's* ideal speedup (it bounds the search space);
+        the objective itself gets no floor on the expected speedup, which it maximizes instead."""
         from colasearch.objectives import make_objective
 
         metric = self.task.primary_metric
+        if name == "speculative":
+            return make_objective(name, metric=metric, direction=self.task.metric_directions[metric],
+                                  draft_tokens=self.evaluator_options.get("draft_tokens"))
         return make_objective(name, metric=metric, direction=self.task.metric_directions[metric],
                               target_speedup=target_speedup)
 
@@ -139,8 +150,13 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
                       f"{context.search_size}/{context.heldout_size}/{context.split_seed}",
                       {**options, **(space_options or {})})
     store = RunStore(storage, name, objective.directions, resume=resume)
+    stored_importance = store.attribute("expert_importance")
+    if stored_importance is not None and hasattr(searcher, "use_importance"):
+        searcher.use_importance(stored_importance)  # calibrated once per study, read back on resume
     outcome = run_search(searcher, executor or InProcessExecutor(evaluator), objective, budget, store=store,
                          evaluator=evaluator, progress=progress, window=window)
+    for attribute, value in (searcher.study_attributes() if hasattr(searcher, "study_attributes") else {}).items():
+        store.set_attribute(attribute, value)
     outcome.searcher = searcher
     outcome.store = store
     return outcome, objective
@@ -157,7 +173,7 @@ def open_executor(context: RunContext, workers: int, address: str | None = None,
 
     init_ray(address)
     spec = EvaluatorSpec(context.model_name, context.task_spec, context.search_size, context.heldout_size,
-                         context.split_seed)
+                         context.split_seed, options=tuple(sorted(context.evaluator_options.items())))
     return RayExecutor(spec, workers, gpus_per_worker=gpus_per_worker)
 
 
@@ -187,5 +203,6 @@ def deployable(context: RunContext, candidate: Candidate, objective_name: str, t
                             date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                             objective=objective_name, target_speedup=target_speedup, **extra_provenance)
     return Schedule.from_layers(candidate.schedule.layers, model=context.model, name=context.model_name,
+                                experts=candidate.schedule.experts,
                                 task=context.task.name, metrics=Metrics(quality=quality, speedup=speedup),
                                 provenance=provenance)

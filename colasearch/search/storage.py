@@ -74,3 +74,11 @@ class RunStore:
                         "result": result.to_dict()},
         )
         self.study.add_trial(trial)
+
+    def attribute(self, name: str, default=None):
+        """A value stored with the study (e.g. a calibrated importance vector), or ``default``."""
+        return self.study.user_attrs.get(name, default)
+
+    def set_attribute(self, name: str, value) -> None:
+        """Stored once with the study, JSON-serialisable, so a resumed run reads it back instead of recomputing."""
+        self.study.set_user_attr(name, value)

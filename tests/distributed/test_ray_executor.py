@@ -75,3 +75,13 @@ def test_zero_workers_is_refused():
 
     with pytest.raises(ColasearchError, match="at least one worker"):
         RayExecutor(PlantedFactory(), workers=0)
+
+
+def test_local_ray_stays_on_loopback(local_ray):
+    import ray
+
+    @ray.remote
+    def node_address():
+        return ray.util.get_node_ip_address()
+
+    assert ray.get(node_address.remote()) == "127.0.0.1"

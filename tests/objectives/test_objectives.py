@@ -16,11 +16,13 @@ def result(acc=0.6, speedup=1.3, perplexity=12.0, measured=None, key="k"):
 
 
 def test_registry_names_every_objective_and_builds_it():
-    assert set(OBJECTIVES) == {"quality", "constrained", "scalarized", "pareto", "measured"}
+    assert set(OBJECTIVES) == {"quality", "constrained", "scalarized", "pareto", "measured", "speculative"}
+    # The speculative objective reads the draft's acceptance, which an evaluator asked for it puts in extra.
+    sample = EvalResult(**{**result().to_dict(), "extra": {"acceptance_rate": 0.8, "draft_tokens": 4}})
     for name, cls in OBJECTIVES.items():
         objective = make_objective(name, "acc", "maximize", target_speedup=1.2)
         assert isinstance(objective, cls) and isinstance(objective, BaseObjective) and cls.name == name
-        assert len(objective.values(result())) == len(objective.directions)
+        assert len(objective.values(sample)) == len(objective.directions)
 
 
 def test_constrained_is_quality_when_fast_enough_and_minus_infinity_otherwise():

@@ -1,0 +1,117 @@
+"""``--objective speculative`` end to end: the evaluator measures acceptance, the objective ranks drafts by it."""
+
+import math
+import pickle
+
+import pytest
+import yaml
+
+from colasearch.evaluator import Evaluator
+from colasearch.objectives import make_objective
+from colasearch.schedule import Schedule
+from colasearch.search.session import RunContext, search_with
+from colasearch.tasks import load_task
+from colasearch.tasks.char_tokenizer import CharTokenizer
+from colasearch.testing import make_tiny_model
+
+OPTIONS = {"speculative_prompts": 3, "draft_tokens": 3, "draft_new_tokens": 6}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_tiny_model("llama", num_layers=6)
+
+
+def _evaluator(model, **options):
+    return Evaluator(model, CharTokenizer(), load_task("builtin:capitals"), search_size=8, heldout_size=6, **options)
+
+
+def test_identity_draft_is_always_accepted_and_quality_is_unchanged(model):
+    plain, speculative = _evaluator(model), _evaluator(model, **OPTIONS)
+    identity = Schedule.identity(model)
+    for schedule in (identity, None):
+        result = speculative.evaluate(schedule, "heldout")
+        assert result.extra["acceptance_rate"] == 1.0 and result.extra["draft_tokens"] == 3
+        assert result.quality == plain.evaluate(schedule, "heldout").quality
+    # Results without the acceptance entry are never answered for a run that needs it.
+    assert speculative.result_key(identity, "search") != plain.result_key(identity, "search")
+    assert "acceptance_rate" not in plain.evaluate(identity).extra
+
+
+def test_prompts_are_contexts_of_the_split(model):
+    evaluator = _evaluator(model, **OPTIONS)
+    prompts = evaluator.speculative_prompts("search", 3)
+    first = evaluator.split_items("search")[0].data
+    assert len(prompts) == 3 and prompts[0] == CharTokenizer()(first.context + "\nAnswer:").input_ids[-64:]
+
+
+def test_objective_ranks_the_better_matching_draft_higher(model):
+    evaluator = _evaluator(model, **OPTIONS)
+    objective = make_objective("speculative", "acc", draft_tokens=3)
+    # Drafts of equal cost (one middle layer skipped each): only the acceptance tells them apart.
+    drafts = [Schedule.from_layers([layer for layer in range(6) if layer != skipped]) for skipped in (1, 2, 3, 4)]
+    results = [evaluator.evaluate(draft) for draft in drafts]
+    assert len({round(result.ideal_speedup, 9) for result in results}) == 1
+    acceptances = [result.extra["acceptance_rate"] for result in results]
+    values = [objective.values(result)[0] for result in results]
+    assert len(set(acceptances)) > 1 and all(0.0 <= a <= 1.0 for a in acceptances)
+    assert sorted(range(4), key=values.__getitem__) == sorted(range(4), key=acceptances.__getitem__)
+    # The identity draft is always accepted but saves nothing: exactly 1x.
+    assert objective.values(evaluator.evaluate(Schedule.identity(model)))[0] == pytest.approx(1.0)
+
+
+def test_speculative_search_finds_a_draft_with_its_acceptance(model):
+    tokenizer, task = CharTokenizer(), load_task("builtin:capitals")
+    evaluator = Evaluator(model, tokenizer, task, search_size=8, heldout_size=6, **OPTIONS)
+    context = RunContext("tiny", model, tokenizer, task, evaluator, 8, 6, 0, "builtin:capitals", dict(OPTIONS))
+    # A target far above what any draft's expected speedup reaches: it bounds the draft's cost only.
+    outcome, objective = search_with(context, "random", budget=3, target_speedup=1.25, seed=0,
+                                     objective_name="speculative")
+    assert outcome.evaluations == 3 and objective.name == "speculative"
+    assert all("acceptance_rate" in result.extra for _, result in outcome.records)
+    assert all(result.ideal_speedup >= 1.25 * (1 - 1e-9) for _, result in outcome.records)
+    best = max(objective.values(result)[0] for _, result in outcome.records)
+    assert math.isfinite(outcome.best_value) and outcome.best_value == pytest.approx(best)
+    heldout = context.fresh_evaluator().evaluate(outcome.best, "heldout")
+    assert "acc" in heldout.quality and 0.0 <= heldout.extra["acceptance_rate"] <= 1.0
+
+
+def test_make_objective_refuses_draft_tokens_elsewhere():
+    from colasearch.objectives import ObjectiveError
+
+    with pytest.raises(ObjectiveError, match="draft_tokens"):
+        make_objective("constrained", "acc", target_speedup=1.2, draft_tokens=4)
+
+
+def test_ray_workers_get_the_same_evaluator_options(model, monkeypatch):
+    import colasearch.distributed as distributed
+    from colasearch.search.session import open_executor
+
+    built = {}
+    monkeypatch.setattr(distributed, "init_ray", lambda address=None: None)
+    monkeypatch.setattr(distributed, "RayExecutor", lambda spec, workers, gpus_per_worker=0.0: built.setdefault("spec", spec))
+    tokenizer, task = CharTokenizer(), load_task("builtin:capitals")
+    evaluator = Evaluator(model, tokenizer, task, search_size=8, heldout_size=6, **OPTIONS)
+    context = RunContext("tiny", model, tokenizer, task, evaluator, 8, 6, 0, "builtin:capitals", dict(OPTIONS))
+    spec = open_executor(context, workers=2)
+    assert dict(spec.options) == OPTIONS and (spec.search_size, spec.heldout_size) == (8, 6)
+    assert pickle.loads(pickle.dumps(spec)) == spec
+
+
+@pytest.mark.integration
+def test_run_with_the_speculative_objective_writes_a_draft(capsys, tmp_path, smollm):
+    from colasearch.cli import main
+
+    out = tmp_path / "draft.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--objective", "speculative", "--searcher", "random", "--budget", "1", "--baselines", "",
+              "--search-size", "4", "--heldout-size", "4", "--speculative-prompts", "1", "--draft-tokens", "3",
+              "--workers", "0", "--no-measure", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 0, captured.err
+    assert "full model" in captured.out and "random (found)" in captured.out
+    data = yaml.safe_load(out.read_text())
+    speculative = data["provenance"]["speculative"]
+    assert 0.0 <= speculative["acceptance_heldout"] <= 1.0 and speculative["draft_tokens"] == 3
+    assert speculative["expected_speedup_heldout"] > 0 and data["metrics"]["speedup"]["ideal"] >= 1.25
+    assert data["provenance"]["objective"] == "speculative"
