@@ -182,6 +182,34 @@ class BaseSearcher(ABC):
         return value if self.objective.directions[0] == "maximize" else -value
 
 
+class ConstructedBaseline(BaseSearcher):
+    """A baseline that builds one schedule (:meth:`schedule`), asks for it once, and is done when told."""
+
+    is_baseline: ClassVar[bool] = True
+
+    def __init__(self, space: SearchSpace, objective, seed: int = 0, budget: int | None = None, **options: Any):
+        super().__init__(space, objective, seed, budget, **options)
+        self._asked = False
+        self._done = False
+
+    @abstractmethod
+    def schedule(self) -> Schedule:
+        """The baseline's schedule for the space's target."""
+
+    def ask(self, n: int = 1) -> list[Schedule]:
+        if self._asked or n < 1:
+            return []
+        self._asked = True
+        return [self.schedule()]
+
+    def tell(self, schedule: Schedule, result: EvalResult) -> None:
+        self._done = True
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+
 # -- registry -------------------------------------------------------------------------------------
 
 _BUILTIN = {

@@ -7,14 +7,12 @@ FinerCut-style removal of the unit that moves the output least, recomputed after
 from __future__ import annotations
 
 from colasearch.importance import SCORES, finercut_order, unit_scores
-from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.searchers.base import BaseSearcher, SearcherError
+from colasearch.searchers.base import ConstructedBaseline, SearcherError
 
 
-class GreedySearcher(BaseSearcher):
+class GreedySearcher(ConstructedBaseline):
     name = "greedy"
-    is_baseline = True
 
     def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, score: str = "block_influence",
                  calibration_items: int = 16, **options):
@@ -24,8 +22,6 @@ class GreedySearcher(BaseSearcher):
         self.score = score
         self.calibration_items = calibration_items
         self.order: list | None = None
-        self._asked = False
-        self._done = False
 
     def prepare(self, evaluator) -> None:
         if self.order is not None:
@@ -49,16 +45,3 @@ class GreedySearcher(BaseSearcher):
                 break
             skipped.append(unit)
         return self.space.schedule_skipping(skipped)
-
-    def ask(self, n: int = 1) -> list[Schedule]:
-        if self._asked or n < 1:
-            return []
-        self._asked = True
-        return [self.schedule()]
-
-    def tell(self, schedule: Schedule, result: EvalResult) -> None:
-        self._done = True
-
-    @property
-    def finished(self) -> bool:
-        return self._done

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.searchers.base import BaseSearcher
+from colasearch.searchers.base import ConstructedBaseline
 
 
 def unified_skips(space, count: int) -> list[tuple[int, str]]:
@@ -16,14 +15,8 @@ def unified_skips(space, count: int) -> list[tuple[int, str]]:
     return [units[min(len(units) - 1, int(step * (index + 0.5)))] for index in range(count)]
 
 
-class UnifiedSearcher(BaseSearcher):
+class UnifiedSearcher(ConstructedBaseline):
     name = "unified"
-    is_baseline = True
-
-    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, **options):
-        super().__init__(space, objective, seed, budget, **options)
-        self._asked = False
-        self._done = False
 
     def schedule(self) -> Schedule:
         space = self.space
@@ -33,16 +26,3 @@ class UnifiedSearcher(BaseSearcher):
             if chain and space.meets_target(chain):
                 return space.schedule(chain)
         return space.schedule(space.chain_skipping(space.units))
-
-    def ask(self, n: int = 1) -> list[Schedule]:
-        if self._asked or n < 1:
-            return []
-        self._asked = True
-        return [self.schedule()]
-
-    def tell(self, schedule: Schedule, result: EvalResult) -> None:
-        self._done = True
-
-    @property
-    def finished(self) -> bool:
-        return self._done

@@ -102,7 +102,22 @@ def show(
         Optional[str], typer.Option("--model", "-m", help="Compute the ideal speedup on this model when the file has none.")
     ] = None,
 ) -> None:
-    """The chain (layers run, skipped, repeated, sub-blocks) and the metrics of a schedule."""
+    """The chain (layers run, skipped, repeated, sub-blocks) and the metrics of a schedule.
+
+    Given a study journal instead (``runs/X.journal``), ``--png`` draws its Pareto front of quality
+    against ideal speedup, with the chosen schedule (``runs/X.yaml``) and its baseline marked.
+    """
+    if schedule.suffix == ".journal":
+        from colasearch.study_plot import draw_study
+
+        if png is None:
+            from colasearch.errors import ColasearchError
+
+            raise ColasearchError("showing a study draws its Pareto front: give --png FILE")
+        with _writing(png):
+            drawn = draw_study(schedule, png)
+        typer.echo(f"drew {drawn}")
+        return
     from colasearch.show import draw_png, render
     from colasearch.validate import load_valid
 

@@ -8,8 +8,6 @@ from colasearch.searchers.rl import RLSearcher
 
 @pytest.mark.parametrize("sampler", ["tpe", "gp", "nsga2"])
 def test_optuna_samplers_only_spend_evaluations_on_schedules_that_reach_the_target(sampler, planted):
-    if sampler == "gp":
-        pytest.importorskip("scipy", reason="Optuna's GPSampler needs scipy")
     space, evaluator, objective = planted
     searcher = OptunaSearcher(space, objective, seed=0, sampler=sampler, startup_trials=4)
     outcome = run_search(searcher, InProcessExecutor(evaluator), objective, 8)
@@ -21,16 +19,6 @@ def test_optuna_samplers_only_spend_evaluations_on_schedules_that_reach_the_targ
     assert all(trial.values[0] <= -1e8 for trial in violations)
     feasible = {tuple(sorted(trial.params.items())) for trial in trials if trial not in violations}
     assert len(feasible) == 8  # each distinct feasible proposal is one evaluation; repeats are answered from cache
-
-
-def test_gp_without_scipy_is_a_clear_error(planted):
-    import importlib.util
-
-    if importlib.util.find_spec("scipy") is not None:
-        pytest.skip("scipy is installed")
-    space, _, objective = planted
-    with pytest.raises(SearcherError, match="needs scipy"):
-        make_searcher("optuna", space, objective, sampler="gp")
 
 
 def test_optuna_unknown_sampler(planted):
