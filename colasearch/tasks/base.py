@@ -140,10 +140,8 @@ def read_text_file(path: str | Path) -> tuple[Path, str]:
     return path, text
 
 
-def read_jsonl(path: str | Path) -> tuple[Path, list[dict]]:
-    """Every non-blank line must be a JSON object; the first bad one is named by its line number."""
-    path, text = read_text_file(path)
-    records = []
+def jsonl_records(path: Path, text: str):
+    """``(line number, object)`` for every non-blank line; the first bad line is named."""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -153,7 +151,13 @@ def read_jsonl(path: str | Path) -> tuple[Path, list[dict]]:
             raise TaskError(f"{path}:{number}: malformed JSON line ({error.msg})") from None
         if not isinstance(record, dict):
             raise TaskError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-        records.append((number, record))
+        yield number, record
+
+
+def read_jsonl(path: str | Path) -> tuple[Path, list[dict]]:
+    """Every non-blank line must be a JSON object; the first bad one is named by its line number."""
+    path, text = read_text_file(path)
+    records = list(jsonl_records(path, text))
     if not records:
         raise TaskError(f"{path}: task file has no items")
     return path, records

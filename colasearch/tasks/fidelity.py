@@ -5,11 +5,10 @@ Needs no labels: any text works (a plain file, or the text fields of a jsonl fil
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from colasearch.errors import TaskError
-from colasearch.tasks.base import TASK_LOADERS, PackedSequence
+from colasearch.tasks.base import TASK_LOADERS, PackedSequence, jsonl_records
 from colasearch.tasks.perplexity import PerplexityTask, WindowOptions, read_text_file
 
 _TEXT_FIELDS = ("text", "prompt", "context")
@@ -43,14 +42,8 @@ def _text_of(path: Path, text: str) -> str:
     if path.suffix != ".jsonl":
         return text
     pieces = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise TaskError(f"{path}:{number}: malformed JSON line ({error.msg})") from None
-        field = next((name for name in _TEXT_FIELDS if isinstance(record, dict) and isinstance(record.get(name), str)), None)
+    for number, record in jsonl_records(path, text):
+        field = next((name for name in _TEXT_FIELDS if isinstance(record.get(name), str)), None)
         if field is None:
             raise TaskError(f"{path}:{number}: no text field (one of {', '.join(_TEXT_FIELDS)})")
         pieces.append(record[field])
