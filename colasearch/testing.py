@@ -52,3 +52,16 @@ def make_tiny_model(family: str = "llama", num_layers: int = 6, seed: int = 0, d
     model.eval()
     model._colasearch_name = f"tiny-{family}"
     return model
+
+
+def make_tiny_tokenizer():
+    """A word-level tokenizer over the tiny models' 96 ids ("w5" is id 5), built offline."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {f"w{i}": i for i in range(96)}
+    vocab["[UNK]"] = vocab.pop("w3")
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="w0", bos_token="w1",
+                                   eos_token="w2")

@@ -20,13 +20,10 @@ def test_missing_folder_and_offline_hub_id_fail_with_one_line(tmp_path, monkeypa
 
 
 def test_local_folder_round_trip(tmp_path, tiny_llama):
-    from transformers import PreTrainedTokenizerFast
-    from tokenizers import Tokenizer, models, pre_tokenizers
+    from colasearch.testing import make_tiny_tokenizer
 
     tiny_llama.save_pretrained(tmp_path)
-    backend = Tokenizer(models.WordLevel({f"w{i}": i for i in range(96)} | {"[UNK]": 95}, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="w2").save_pretrained(tmp_path)
+    make_tiny_tokenizer().save_pretrained(tmp_path)
     model, tokenizer = load_model(str(tmp_path))
     x = torch.randint(3, 96, (1, 6))
     assert torch.equal(model(x).logits, tiny_llama(x).logits)

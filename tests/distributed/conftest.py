@@ -4,7 +4,7 @@ import os
 import pytest
 import yaml
 
-from colasearch.testing import make_tiny_model
+from colasearch.testing import make_tiny_model, make_tiny_tokenizer
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
@@ -19,25 +19,13 @@ def local_ray():
     shutdown_ray()
 
 
-def _word_tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {f"w{i}": i for i in range(96)}
-    vocab["[UNK]"] = vocab.pop("w3")
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="w0", bos_token="w1",
-                                   eos_token="w2")
-
-
 @pytest.fixture
 def grid(tmp_path):
     models = []
     for family in ("llama", "qwen2"):
         folder = tmp_path / f"tiny-{family}"
         make_tiny_model(family).save_pretrained(folder)
-        _word_tokenizer().save_pretrained(folder)
+        make_tiny_tokenizer().save_pretrained(folder)
         models.append(str(folder))
     task = tmp_path / "words.jsonl"
     with task.open("w") as out:
