@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--heldout-size", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--search-metric", default="primary",
+                        help="what the searchers maximize on the search split: primary, smooth or a metric name")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -43,7 +45,8 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|"]
     for task_name in args.tasks.split(","):
         spec = f"jsonl:{(DATA / TASKS[task_name]).resolve()}"
-        context = RunContext.load(args.model, spec, args.search_size, args.heldout_size, 0)
+        context = RunContext.load(args.model, spec, args.search_size, args.heldout_size, 0,
+                                  search_metric=args.search_metric)
         metric = context.metric
         started = time.perf_counter()
         full_heldout = context.evaluator.evaluate(None, "heldout").quality[metric]
@@ -74,6 +77,7 @@ def main() -> None:
                          f"{baselines[top_base]:.4f} | | | | | |")
     print(f"\nmodel {args.model}, target {args.target_speedup}x, budget {args.budget} evaluations, "
           f"search/held-out {args.search_size}/{args.heldout_size} items, seed {args.seed}, "
+          f"search metric {args.search_metric}, "
           f"{torch.get_num_threads()} threads\n")
     print("\n".join(lines))
 

@@ -22,6 +22,7 @@ ObjectiveOption = Annotated[str, typer.Option("--objective", help="Objective plu
 SearchSizeOption = Annotated[int, typer.Option("--search-size", help="Items in the search split.")]
 HeldoutSizeOption = Annotated[int, typer.Option("--heldout-size", help="Items in the held-out split.")]
 SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="Seed of the search/held-out split.")]
+SearchMetricOption = Annotated[str, typer.Option("--search-metric", help="Metric the search maximizes on the search split: primary (the task's, default), smooth (multiple choice: the probability on the right choice, less noisy on small splits) or a metric name. Reports always use the primary metric.")]
 OptionOption = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Searcher option KEY=VALUE (repeatable).")]
 SubBlocksOption = Annotated[bool, typer.Option("--sub-blocks/--no-sub-blocks", help="Allow skipping attention or MLP sub-blocks alone.")]
 RepeatsOption = Annotated[bool, typer.Option("--repeats/--no-repeats", help="Allow running a layer twice.")]
@@ -65,6 +66,7 @@ def run(
     search_size: SearchSizeOption = 64,
     heldout_size: HeldoutSizeOption = 200,
     split_seed: SplitSeedOption = 0,
+    search_metric: SearchMetricOption = "primary",
     measure: MeasureOption = True,
     workers: WorkersOption = 1,
     address: AddressOption = None,
@@ -109,7 +111,7 @@ def run(
                             f"{speculative_prompts} and {draft_tokens}")
     evaluator_options = {"speculative_prompts": speculative_prompts, "draft_tokens": draft_tokens} if speculative else {}
     context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path,
-                              **evaluator_options)
+                              search_metric=search_metric, **evaluator_options)
     context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
 
     window = parallel if parallel is not None else max(1, workers)
@@ -168,7 +170,8 @@ def run(
 
     provenance = {"_full": full, "task_spec": task, "storage": storage, "study": outcome.store.name,
                   "evaluations": outcome.evaluations, "search_size": search_size, "heldout_size": heldout_size,
-                  "split_seed": split_seed, "searcher_options": options or None}
+                  "split_seed": split_seed, "searcher_options": options or None,
+                  "search_metric": context.objective_metric}
     if best_baseline is not None:
         provenance["baseline"] = {"name": best_baseline.label.split(" ")[0],
                                   "heldout": best_baseline.heldout.quality[metric],
@@ -248,6 +251,7 @@ def compare(
     search_size: SearchSizeOption = 64,
     heldout_size: HeldoutSizeOption = 200,
     split_seed: SplitSeedOption = 0,
+    search_metric: SearchMetricOption = "primary",
     measure: MeasureOption = False,
 ) -> None:
     """Several searchers at the same budget and target: held-out quality, evaluations, wall time, Pareto PNG."""
@@ -267,7 +271,7 @@ def compare(
         from colasearch.errors import ColasearchError
 
         raise ColasearchError("--searchers names a searcher twice")
-    context = RunContext.load(model, task, search_size, heldout_size, split_seed)
+    context = RunContext.load(model, task, search_size, heldout_size, split_seed, search_metric=search_metric)
     context.space(target_speedup, sub_blocks=sub_blocks)
     metric = context.metric
     full = _finish(context, Candidate("full", None, context.evaluator.evaluate(None, "search")), False)

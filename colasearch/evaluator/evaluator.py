@@ -55,7 +55,9 @@ class Evaluator:
         self.cost_model = CostModel.from_model(model)
         self.measured_cost = measured_cost
         self.model_hash = fingerprint(model).shape_hash
-        self.task_key = f"{task.name}:{task.config_key()}:{search_size}/{heldout_size}/{seed}"
+        # The metric names are in the key, so results cached before a task gained a metric are not reused.
+        metrics = ",".join(sorted(task.metric_directions))
+        self.task_key = f"{task.name}:{task.config_key()}:{metrics}:{search_size}/{heldout_size}/{seed}"
         # What ``extra`` holds is part of the result, so it is part of the cache key (only when asked for,
         # so the keys of plain evaluations stay what they were).
         self.speculative = (speculative_prompts, draft_tokens, draft_new_tokens) if speculative_prompts else None

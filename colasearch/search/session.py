@@ -62,10 +62,13 @@ class RunContext:
     task_spec: str = ""
     # Evaluator options beyond the split (e.g. speculative_prompts, draft_tokens); Ray workers get the same.
     evaluator_options: dict = field(default_factory=dict)
+    # What the searchers optimize on the search split; reports always use the task's primary metric.
+    search_metric: str | None = None
 
     @classmethod
     def load(cls, model_name: str, task_spec: str, search_size: int = 64, heldout_size: int = 200,
-             split_seed: int = 0, cache_path: Path | None = None, **evaluator_options) -> RunContext:
+             split_seed: int = 0, cache_path: Path | None = None, search_metric: str | None = None,
+             **evaluator_options) -> RunContext:
         """``evaluator_options`` go to every :class:`~colasearch.evaluator.Evaluator` of the run; with
         ``speculative_prompts > 0`` results carry the draft acceptance the ``speculative`` objective reads."""
         from colasearch.evaluator import Evaluator
@@ -76,8 +79,10 @@ class RunContext:
         model, tokenizer = load_model(model_name)
         evaluator = Evaluator(model, tokenizer, task, search_size=search_size, heldout_size=heldout_size,
                               seed=split_seed, cache_path=cache_path, **evaluator_options)
-        return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec,
-                   dict(evaluator_options))
+        context = cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec,
+                      dict(evaluator_options))
+        context.search_metric = resolve_search_metric(task, search_metric)
+        return context
 
     def fresh_evaluator(self, cache_path: Path | None = None):
         """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
@@ -92,7 +97,7 @@ class RunContext:
         the objective itself gets no floor on the expected speedup, which it maximizes instead."""
         from colasearch.objectives import make_objective
 
-        metric = self.task.primary_metric
+        metric = self.objective_metric
         if name == "speculative":
             return make_objective(name, metric=metric, direction=self.task.metric_directions[metric],
                                   draft_tokens=self.evaluator_options.get("draft_tokens"))
@@ -108,11 +113,34 @@ class RunContext:
     def metric(self) -> str:
         return self.task.primary_metric
 
+    @property
+    def objective_metric(self) -> str:
+        return self.search_metric or self.task.primary_metric
+
+
+def resolve_search_metric(task, requested: str | None) -> str:
+    """``None`` or ``primary``: the task's primary metric; ``smooth``: its smooth counterpart where the task
+    has one (multiple choice: ``prob`` for ``acc``); otherwise a metric the task reports."""
+    primary = task.primary_metric
+    if requested in (None, "primary"):
+        return primary
+    if requested == "smooth":
+        return getattr(task, "smooth_metrics", {}).get(primary, primary)
+    if requested not in task.metric_directions:
+        raise ColasearchError(f"--search-metric {requested!r} is not reported by task {task.name!r} "
+                              f"(it reports: {', '.join(sorted(task.metric_directions))}; or primary, smooth)")
+    return requested
+
 
 def study_name(model: str, task: str, searcher: str, objective: str, target: float, seed: int, split: str,
                options: dict) -> str:
     extras = ",".join(f"{key}={options[key]}" for key in sorted(options))
     return f"colasearch|{model}|{task}|{searcher}|{objective}|target={target:g}|seed={seed}|split={split}|{extras}"
+
+
+def metric_option(context: RunContext) -> dict:
+    """Part of the study name only when it differs from the primary metric, so older studies still resume."""
+    return {} if context.objective_metric == context.metric else {"metric": context.objective_metric}
 
 
 def default_out(model: str, task: str, searcher: str, target: float) -> Path:
@@ -148,7 +176,7 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
         raise SearcherError(f"searcher {searcher_name!r}: {error}") from None
     name = study_name(context.model_name, context.task.name, searcher_name, objective_name, target_speedup, seed,
                       f"{context.search_size}/{context.heldout_size}/{context.split_seed}",
-                      {**options, **(space_options or {})})
+                      {**options, **(space_options or {}), **metric_option(context)})
     store = RunStore(storage, name, objective.directions, resume=resume)
     stored_importance = store.attribute("expert_importance")
     if stored_importance is not None and hasattr(searcher, "use_importance"):

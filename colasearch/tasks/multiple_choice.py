@@ -1,4 +1,5 @@
-"""Multiple choice scored by log-likelihood: ``acc`` and ``acc_norm`` (per character of the choice).
+"""Multiple choice scored by log-likelihood: ``acc`` and ``acc_norm`` (per character of the choice), and their
+smooth counterparts ``prob`` and ``prob_norm``.
 
 The context is packed once per item and every choice continues from it (see ``PackedSequence``),
 so the context is never run once per choice.
@@ -6,6 +7,7 @@ so the context is never run once per choice.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +62,11 @@ def _context_tokens(tokenizer, text: str) -> list[int]:
 
 
 class MultipleChoiceTask(ScoringTask):
-    metric_directions = {"acc": "maximize", "acc_norm": "maximize"}
+    # prob / prob_norm: mean probability the model puts on the right choice, the choices' (length-normalised)
+    # log-likelihoods softmaxed. A smooth stand-in for acc / acc_norm: on a few dozen search items accuracy
+    # moves in steps of one item, and a search that maximizes it picks winners by luck.
+    metric_directions = {"acc": "maximize", "acc_norm": "maximize", "prob": "maximize", "prob_norm": "maximize"}
+    smooth_metrics = {"acc": "prob", "acc_norm": "prob_norm"}
 
     def __init__(self, name: str, questions: list[tuple[str, Question]], join: str = DEFAULT_JOIN,
                  primary_metric: str = "acc", max_length: int = 1024, source: dict | None = None):
@@ -114,7 +120,7 @@ class MultipleChoiceTask(ScoringTask):
         return [totals[segment] for segment in sorted(totals)]
 
     def metrics(self, items, packed, scores) -> dict[str, float]:
-        correct = correct_norm = 0
+        correct = correct_norm = prob = prob_norm = 0.0
         for item, sequence, score in zip(items, packed, scores):
             question: Question = item.data
             loglikelihoods = self.choice_loglikelihoods(sequence, score)
@@ -122,8 +128,16 @@ class MultipleChoiceTask(ScoringTask):
             normalised = [value / length for value, length in zip(loglikelihoods, lengths)]
             correct += _argmax(loglikelihoods) == question.label
             correct_norm += _argmax(normalised) == question.label
+            prob += _softmax_at(loglikelihoods, question.label)
+            prob_norm += _softmax_at(normalised, question.label)
         count = max(1, len(items))
-        return {"acc": correct / count, "acc_norm": correct_norm / count}
+        return {"acc": correct / count, "acc_norm": correct_norm / count, "prob": prob / count,
+                "prob_norm": prob_norm / count}
+
+
+def _softmax_at(values: list[float], index: int) -> float:
+    top = max(values)
+    return math.exp(values[index] - top) / sum(math.exp(value - top) for value in values)
 
 
 def _argmax(values: list[float]) -> int:

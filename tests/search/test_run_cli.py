@@ -30,6 +30,14 @@ def test_bad_flags_are_one_line_and_exit_2(capsys, tmp_path, argv, message):
 
 
 @pytest.mark.integration
+def test_an_unknown_search_metric_is_one_line_and_exit_2(capsys, tmp_path, smollm):
+    code, _, err = _run(capsys, "run", "--search-metric", "vibes", "--search-size", "4", "--heldout-size", "4",
+                        "--out", str(tmp_path / "s.yaml"))
+    assert code == 2 and "--search-metric 'vibes' is not reported" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.integration
 def test_impossible_target_is_refused_before_any_evaluation(capsys, tmp_path, smollm):
     code, _, err = _run(capsys, "run", "--target-speedup", "40", "--search-size", "4", "--heldout-size", "4",
                         "--out", str(tmp_path / "s.yaml"))
@@ -41,13 +49,15 @@ def test_impossible_target_is_refused_before_any_evaluation(capsys, tmp_path, sm
 def test_run_writes_a_schedule_with_metrics_and_resumes_without_recomputing(capsys, tmp_path, smollm):
     out = tmp_path / "s.yaml"
     argv = ["run", "--searcher", "random", "--budget", "2", "--baselines", "unified", "--search-size", "8",
-            "--heldout-size", "8", "--no-measure", "--out", str(out)]
+            "--heldout-size", "8", "--no-measure", "--search-metric", "smooth", "--out", str(out)]
     code, stdout, _ = _run(capsys, *argv)
     assert code == 0, stdout
     data = yaml.safe_load(out.read_text())
     assert data["metrics"]["quality"]["metric"] and 0 <= data["metrics"]["quality"]["heldout"] <= 1
     assert data["metrics"]["speedup"]["ideal"] >= 1.25
     assert data["provenance"]["searcher"] == "random" and data["provenance"]["budget"] == 2
+    # The search maximized the smooth metric; the file still reports the task's primary one.
+    assert data["provenance"]["search_metric"] == "prob" and data["metrics"]["quality"]["metric"] == "acc"
     assert data["model"]["fingerprint"]["num_layers"] == 30
     assert "unified (baseline)" in stdout and "full model" in stdout
 

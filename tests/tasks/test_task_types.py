@@ -31,7 +31,28 @@ def test_acc_and_acc_norm_from_loglikelihoods():
     # Every token of the right choice scores -0.1, others -1: both metrics pick the label.
     logprobs = torch.tensor([-0.1 if segment == item.data.label + 1 else -1.0 for segment in sequence.target_segments])
     scores = [SequenceScores(logprobs, torch.zeros_like(logprobs, dtype=torch.long))]
-    assert task.metrics([item], [sequence], scores) == {"acc": 1.0, "acc_norm": 1.0}
+    metrics = task.metrics([item], [sequence], scores)
+    assert metrics["acc"] == 1.0 and metrics["acc_norm"] == 1.0
+    # prob: the right choice's softmax share over the choices' summed log-likelihoods.
+    totals = [sum(-0.1 if number == item.data.label + 1 else -1.0 for segment in sequence.target_segments
+                  if segment == number) for number in range(1, len(item.data.choices) + 1)]
+    expected = math.exp(totals[item.data.label]) / sum(math.exp(total) for total in totals)
+    assert metrics["prob"] == pytest.approx(expected) and 0.25 < metrics["prob_norm"] < 1.0
+
+
+def test_prob_is_smooth_where_acc_is_a_step():
+    task = load_task("builtin:capitals")
+    item = task.items()[0]
+    (sequence,) = task.pack([item], TOKENIZER)
+    label = item.data.label + 1
+
+    def metrics(right, wrong):
+        logprobs = torch.tensor([right if segment == label else wrong for segment in sequence.target_segments])
+        return task.metrics([item], [sequence], [SequenceScores(logprobs, torch.zeros_like(logprobs, dtype=torch.long))])
+
+    slightly_wrong, very_wrong = metrics(-1.0, -0.99), metrics(-3.0, -0.5)
+    assert slightly_wrong["acc"] == very_wrong["acc"] == 0.0
+    assert slightly_wrong["prob"] > very_wrong["prob"] and slightly_wrong["prob_norm"] > very_wrong["prob_norm"]
 
 
 def test_generation_exact_match_normalises_and_extracts(tmp_path):

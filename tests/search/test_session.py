@@ -1,0 +1,35 @@
+import pytest
+
+from colasearch.errors import ColasearchError
+from colasearch.search.session import resolve_search_metric
+from colasearch.tasks import load_task
+
+
+@pytest.mark.parametrize("spec, requested, expected", [
+    ("builtin:capitals", None, "acc"),
+    ("builtin:capitals", "primary", "acc"),
+    ("builtin:capitals", "smooth", "prob"),
+    ("builtin:capitals", "acc_norm", "acc_norm"),
+])
+def test_search_metric_resolves_to_a_metric_the_task_reports(spec, requested, expected):
+    task = load_task(spec)
+    assert resolve_search_metric(task, requested) == expected
+    assert expected in task.metric_directions
+
+
+def test_smooth_follows_the_primary_metric(tmp_path):
+    path = tmp_path / "hellaswag_tiny.jsonl"
+    path.write_text('{"id": "a", "context": "c", "choices": ["x", "y"], "label": 0}\n')
+    task = load_task(f"jsonl:{path}")
+    assert task.primary_metric == "acc_norm" and resolve_search_metric(task, "smooth") == "prob_norm"
+
+
+def test_smooth_without_a_smooth_counterpart_is_the_primary_metric(tmp_path):
+    path = tmp_path / "gen.jsonl"
+    path.write_text('{"id": "1", "prompt": "x", "answer": "42"}\n')
+    assert resolve_search_metric(load_task(f"jsonl:{path}"), "smooth") == "exact_match"
+
+
+def test_an_unknown_search_metric_names_the_known_ones():
+    with pytest.raises(ColasearchError, match="it reports: acc, acc_norm, prob, prob_norm"):
+        resolve_search_metric(load_task("builtin:capitals"), "vibes")
