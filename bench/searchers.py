@@ -41,7 +41,7 @@ def main() -> None:
 
     from colasearch.search.session import RunContext, search_with
 
-    lines = [f"| task | searcher | held-out acc | search acc | ideal speedup | evaluations | wall s | chain |",
+    lines = ["| task | searcher | held-out acc | search acc | ideal speedup | evaluations | wall s | chain |",
              "|---|---|---|---|---|---|---|---|"]
     for task_name in args.tasks.split(","):
         spec = f"jsonl:{(DATA / TASKS[task_name]).resolve()}"

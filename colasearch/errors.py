@@ -15,3 +15,11 @@ class ModelNotFoundError(ColasearchError):
 
 class TaskError(ColasearchError):
     """A task specification or task file that cannot be used."""
+
+
+def validation_message(error, subject: str = "value") -> str:
+    """A pydantic ``ValidationError`` as one line: where its first problem is, what it is, how many more."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or subject
+    more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"

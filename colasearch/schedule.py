@@ -6,14 +6,14 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from colasearch.errors import ScheduleError
+from colasearch.errors import ScheduleError, validation_message
+from colasearch.files import read_yaml, write_text_atomically
 from colasearch.fingerprint import Fingerprint, fingerprint
 
 FORMAT_VERSION = 1
@@ -121,13 +121,6 @@ class Provenance(BaseModel):
     date: str | None = None
 
 
-def _format_validation_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "schedule"
-    more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
-
-
 class Schedule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -163,23 +156,11 @@ class Schedule(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            raise ScheduleError(f"{source}: {_format_validation_error(error)}") from None
+            raise ScheduleError(f"{source}: {validation_message(error, 'schedule')}") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Schedule:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as error:
-            raise ScheduleError(f"{path}: cannot read schedule: {error.strerror}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(error, "problem", None) or "syntax error"
-            raise ScheduleError(f"{path}: malformed YAML{where}: {problem}") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_yaml(path, "schedule", ScheduleError), source=str(path))
 
     @classmethod
     def from_layers(cls, entries, model=None, name: str | None = None, **fields) -> Schedule:
@@ -187,7 +168,7 @@ class Schedule(BaseModel):
         try:
             return cls(model=ref, layers=tuple(entries), **fields)
         except ValidationError as error:
-            raise ScheduleError(_format_validation_error(error)) from None
+            raise ScheduleError(validation_message(error, "schedule")) from None
 
     @classmethod
     def identity(cls, model, name: str | None = None) -> Schedule:
@@ -205,17 +186,7 @@ class Schedule(BaseModel):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically: a reader never sees a half-written schedule."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as out:
-                out.write(self.to_yaml())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_text_atomically(path, self.to_yaml())
 
     # -- meaning ------------------------------------------------------------------------------
 

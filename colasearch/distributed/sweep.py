@@ -10,14 +10,12 @@ import csv
 import io
 import itertools
 import os
-import re
-import tempfile
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from colasearch.errors import ColasearchError
+from colasearch.errors import ColasearchError, validation_message
+from colasearch.files import read_yaml, slug, write_text_atomically
 
 
 class SweepConfig(BaseModel):
@@ -39,23 +37,13 @@ class SweepConfig(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> SweepConfig:
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except OSError as error:
-            raise ColasearchError(f"{path}: cannot read sweep file: {error.strerror}") from None
-        except yaml.YAMLError as error:
-            raise ColasearchError(f"{path}: malformed YAML: {getattr(error, 'problem', None) or 'syntax error'}") from None
+        data = read_yaml(path, "sweep file")
         if not isinstance(data, dict):
             raise ColasearchError(f"{path}: a sweep file is a mapping with models, tasks, searchers and targets")
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            first = error.errors()[0]
-            raise ColasearchError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+            raise ColasearchError(f"{path}: {validation_message(error, 'sweep')}") from None
 
 
 class Cell(BaseModel):
@@ -68,7 +56,7 @@ class Cell(BaseModel):
 
     @property
     def name(self) -> str:
-        return _slug(f"{Path(self.model).name}__{Path(self.task).name}__{self.searcher}__x{self.target:g}")
+        return slug(f"{Path(self.model).name}__{Path(self.task).name}__{self.searcher}__x{self.target:g}")
 
     def argv(self, config: SweepConfig, out_dir: Path) -> list[str]:
         return ["run", "--model", self.model, "--task", self.task, "--searcher", self.searcher,
@@ -139,13 +127,6 @@ def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) ->
     return rows
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    os.replace(tmp, path)
-
-
 def _cell_text(value) -> str:
     if value is None:
         return "-"
@@ -157,9 +138,9 @@ def write_summary(rows: list[dict], out_dir: Path) -> None:
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_text(out_dir / "summary.csv", buffer.getvalue())
+    write_text_atomically(out_dir / "summary.csv", buffer.getvalue())
     columns = ["model", "task", "searcher", "target", "metric", "heldout", "full_heldout", "search",
                "ideal_speedup", "measured_speedup", "error"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell_text(row[column]) for column in columns) + " |" for row in rows]
-    _atomic_text(out_dir / "summary.md", "\n".join(lines) + "\n")
+    write_text_atomically(out_dir / "summary.md", "\n".join(lines) + "\n")

@@ -18,7 +18,8 @@ from typing import Any
 from torch import nn
 
 from colasearch.errors import ColasearchError
-from colasearch.export.support import readable_mode, require_layer_level
+from colasearch.export.support import require_layer_level
+from colasearch.files import readable_mode
 from colasearch.fingerprint import text_config
 from colasearch.runtime import apply_schedule, applied_schedule, decoder_of, family_of, restore
 from colasearch.schedule import Schedule
@@ -131,7 +132,7 @@ def export_checkpoint(model, schedule: Schedule, out_dir: str | os.PathLike, tok
                 model.save_pretrained(staging, max_shard_size=max_shard_size)
             if tokenizer is not None:
                 tokenizer.save_pretrained(staging)
-            os.chmod(schedule.save(staging / SCHEDULE_FILENAME), readable_mode())
+            schedule.save(staging / SCHEDULE_FILENAME)
             os.chmod(staging, readable_mode(directory=True))
             _move_into_place(staging, out_dir)
         except BaseException:

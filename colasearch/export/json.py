@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from colasearch.export.support import write_text_atomically
+from colasearch.files import write_text_atomically
 from colasearch.schedule import Schedule
 
 SCHEMA_ID = "https://colasearch.dev/schemas/schedule-v1.json"

@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 
 from colasearch.errors import ScheduleError
-from colasearch.export.support import require_layer_level, write_text_atomically
+from colasearch.export.support import require_layer_level
+from colasearch.files import write_text_atomically
 from colasearch.schedule import Schedule
 
 

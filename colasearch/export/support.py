@@ -1,12 +1,8 @@
-"""What every export shares: refusing what a plain checkpoint cannot express, and atomic writes."""
+"""What every export shares: refusing what a plain checkpoint cannot express."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
-from colasearch.errors import ColasearchError, ScheduleError
+from colasearch.errors import ScheduleError
 from colasearch.schedule import Schedule
 
 
@@ -28,28 +24,3 @@ def require_layer_level(schedule: Schedule, target: str) -> None:
         raise ScheduleError(
             f"cannot export as {target}: {'; '.join(problems)} have no equivalent outside colasearch's runtime"
         )
-
-
-def readable_mode(directory: bool = False) -> int:
-    """The mode a plainly created file or folder gets under the current umask (mkstemp's is 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return (0o777 if directory else 0o666) & ~umask
-
-
-def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
-    """A reader never sees a half-written file."""
-    path = Path(path)
-    if path.is_dir():
-        raise ColasearchError(f"{path} is a folder; give a file name to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.chmod(tmp, readable_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 
 import torch
 
-from colasearch.errors import ScheduleError
+from colasearch.errors import ScheduleError, validation_message
 from colasearch.moe.patching import SkipStats, recording
-from colasearch.schedule import ExpertSkipping, Schedule, _format_validation_error
+from colasearch.schedule import ExpertSkipping, Schedule
 
 
 def expert_skipping_section(
@@ -24,7 +24,7 @@ def expert_skipping_section(
         return ExpertSkipping(importance=tuple(float(alpha) for alpha in importance), thresholds=groups,
                               renormalize=renormalize)
     except ValidationError as error:
-        raise ScheduleError(f"experts: {_format_validation_error(error)}") from None
+        raise ScheduleError(f"experts: {validation_message(error, 'schedule')}") from None
 
 
 @contextlib.contextmanager

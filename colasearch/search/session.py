@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from colasearch.errors import ColasearchError
+from colasearch.files import slug
 from colasearch.results import EvalResult
 from colasearch.schedule import Metrics, Provenance, QualityMetric, Schedule, SpeedupMetric
 from colasearch.search.executor import InProcessExecutor
@@ -79,10 +79,8 @@ class RunContext:
         model, tokenizer = load_model(model_name)
         evaluator = Evaluator(model, tokenizer, task, search_size=search_size, heldout_size=heldout_size,
                               seed=split_seed, cache_path=cache_path, **evaluator_options)
-        context = cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec,
-                      dict(evaluator_options))
-        context.search_metric = resolve_search_metric(task, search_metric)
-        return context
+        return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec,
+                   dict(evaluator_options), resolve_search_metric(task, search_metric))
 
     def fresh_evaluator(self, cache_path: Path | None = None):
         """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
@@ -144,8 +142,7 @@ def metric_option(context: RunContext) -> dict:
 
 
 def default_out(model: str, task: str, searcher: str, target: float) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{model}_{task}_{searcher}_x{target:g}").strip("-")
-    return Path("runs") / f"{slug}.yaml"
+    return Path("runs") / f"{slug(f'{model}_{task}_{searcher}_x{target:g}')}.yaml"
 
 
 @dataclass

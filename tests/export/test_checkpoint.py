@@ -11,7 +11,7 @@ from colasearch import Schedule, apply_schedule, restore
 from colasearch.errors import ColasearchError, ScheduleError
 from colasearch.export import export_checkpoint, materialized_config_fields
 from colasearch.export.checkpoint import SCHEDULE_FILENAME
-from colasearch.export.support import readable_mode
+from colasearch.files import readable_mode
 from colasearch.testing import TINY_FAMILIES, make_tiny_model, tiny_config
 
 # Skips, a repeat, a reorder, and (with 20 tokens against qwen2's window of 8) sliding layers moved around.

@@ -10,7 +10,7 @@ from colasearch import Schedule
 from colasearch.errors import ScheduleError
 from colasearch.export import schedule_json_schema, write_json
 from colasearch.export.json import SHIPPED_SCHEMA, schema_text
-from colasearch.export.support import readable_mode
+from colasearch.files import readable_mode
 
 SCHEDULES = Path(__file__).resolve().parents[2] / "schedules"
 SHIPPED = sorted(SCHEDULES.glob("*.yaml"))
