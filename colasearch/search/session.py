@@ -19,6 +19,9 @@ from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher,
 DEFAULT_SEARCHER = "mcts"
 DEFAULT_BUDGET = 100
 DEFAULT_TARGET = 1.25
+# Search metrics that compare a schedule with the full model token by token: the evaluator computes the
+# full model's reference for them.
+DENSE_METRICS = ("kl", "prob_kl")
 
 
 def check_run_options(searcher: str, budget: int, target_speedup: float, objective: str = "constrained") -> None:
@@ -76,11 +79,14 @@ class RunContext:
         from colasearch.tasks import load_task
 
         task = load_task(task_spec)
+        metric = resolve_search_metric(task, search_metric)
+        if metric in DENSE_METRICS:
+            evaluator_options["dense_kl"] = True  # Ray workers build their evaluators from the same options
         model, tokenizer = load_model(model_name)
         evaluator = Evaluator(model, tokenizer, task, search_size=search_size, heldout_size=heldout_size,
                               seed=split_seed, cache_path=cache_path, **evaluator_options)
         return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec,
-                   dict(evaluator_options), resolve_search_metric(task, search_metric))
+                   dict(evaluator_options), metric)
 
     def fresh_evaluator(self, cache_path: Path | None = None):
         """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
@@ -160,7 +166,8 @@ class Candidate:
 def search_with(context: RunContext, searcher_name: str, budget: int, target_speedup: float, seed: int,
                 objective_name: str = "constrained", storage: str | Path | None = None, resume: bool = False,
                 options: dict | None = None, space_options: dict | None = None, progress: bool = False,
-                evaluator=None, executor=None, window: int = 1) -> tuple[SearchOutcome, object]:
+                evaluator=None, executor=None, window: int = 1, racing=None,
+                init: tuple[Schedule, ...] = ()) -> tuple[SearchOutcome, object]:
     """Run one searcher to its budget. ``executor`` defaults to in-process evaluation with ``evaluator``;
     a worker pool (e.g. Ray actors) is passed here instead."""
     options = dict(options or {})
@@ -175,11 +182,12 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
                       f"{context.search_size}/{context.heldout_size}/{context.split_seed}",
                       {**options, **(space_options or {}), **metric_option(context)})
     store = RunStore(storage, name, objective.directions, resume=resume)
+    searcher.init_schedules = tuple(init)
     stored_importance = store.attribute("expert_importance")
     if stored_importance is not None and hasattr(searcher, "use_importance"):
         searcher.use_importance(stored_importance)  # calibrated once per study, read back on resume
     outcome = run_search(searcher, executor or InProcessExecutor(evaluator), objective, budget, store=store,
-                         evaluator=evaluator, progress=progress, window=window)
+                         evaluator=evaluator, progress=progress, window=window, racing=racing)
     for attribute, value in (searcher.study_attributes() if hasattr(searcher, "study_attributes") else {}).items():
         store.set_attribute(attribute, value)
     outcome.searcher = searcher
