@@ -39,6 +39,21 @@ def gguf_of(name_or_path: str) -> Path | None:
     return None
 
 
+def portable_name(name_or_path: str | None) -> str | None:
+    """How a shipped file names a model: the alias, the hub id, or a local file's or folder's name.
+
+    Never an absolute path: it would leak the author's file system and mean nothing elsewhere.
+    """
+    if not name_or_path or name_or_path in _EMBEDDED:
+        return name_or_path
+    path = Path(name_or_path).expanduser()
+    if name_or_path.endswith(".gguf"):
+        return path.stem
+    if path.is_absolute() or name_or_path.startswith((".", "~")) or path.is_dir():
+        return path.resolve().name
+    return name_or_path
+
+
 def resolve_model_path(name_or_path: str, dtype="float32") -> tuple[str, bool]:
     """Returns (what from_pretrained should load, whether it is a local folder).
 
