@@ -22,7 +22,7 @@ from pathlib import Path
 
 from colasearch.console import stderr_console
 from colasearch.errors import ColasearchError, ModelNotFoundError
-from colasearch.files import slug
+from colasearch.files import readable_mode, slug
 
 METADATA_FILE = "colasearch-cache.json"
 
@@ -150,6 +150,7 @@ def convert(gguf: Path, target: Path, dtype: str, key: str, name: str, console=N
         progress.update(reading, total=1, completed=1)
         writing = progress.add_task(f"writing {human_size(size)}", total=size)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        os.chmod(staging, readable_mode(directory=True))  # mkdtemp's 0700 would hide a shared cache
         done = threading.Event()
 
         def watch():  # save_pretrained reports nothing; the growing folder is the progress
