@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _register_commands()
     try:
-        app(args=argv, standalone_mode=True)
+        from colasearch.cli.project_config import project_defaults
+
+        defaults = project_defaults(typer.main.get_command(app))
+        app(args=argv, prog_name="colasearch", standalone_mode=True, default_map=defaults)
     except ColasearchError as error:
         fail(str(error))

@@ -15,9 +15,9 @@ def _quiet_callback(value: bool) -> bool:
     return value
 
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
+JsonOption = Annotated[bool, typer.Option("--json/--no-json", help="Print one JSON object on stdout instead of tables.")]
 QuietOption = Annotated[bool, typer.Option(
-    "--quiet", "-q", callback=_quiet_callback,
+    "--quiet/--no-quiet", "-q", callback=_quiet_callback,
     help="No progress bars or notes on stderr: only the result (table or --json) and errors.")]
 
 
