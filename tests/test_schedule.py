@@ -85,6 +85,7 @@ def test_model_name_is_portable(tmp_path, tiny_llama):
     assert Schedule.from_layers([0, 1], model=tiny_llama).model.name == "tiny-llama"
     tiny_llama._colasearch_name = str(tmp_path / "models" / "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf")
     saved = Schedule.from_layers([0, 1], model=tiny_llama).save(tmp_path / "s.yaml").read_text()
+    assert Schedule.from_layers([0], model=tiny_llama, name="chosen").model.name == "chosen"  # explicit wins
     assert "name: Qwen2.5-Coder-1.5B-Instruct-Q4_K_M\n" in saved and str(tmp_path) not in saved
     (tmp_path / "my-model").mkdir()
     assert portable_name(str(tmp_path / "my-model")) == "my-model"
