@@ -1,6 +1,7 @@
 """``colasearch run`` and ``colasearch compare``: clear errors (exit 2) and, on the embedded model, a written schedule."""
 
 import re
+
 import pytest
 import yaml
 
