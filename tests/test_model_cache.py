@@ -109,3 +109,18 @@ def test_cache_list_and_clear_commands(cache, tiny_gguf):
     assert [entry.key for entry in list_entries()] == ["0123456789ab"]
     assert runner.invoke(app, ["cache", "clear", "--yes"]).exit_code == 0
     assert list_entries() == []
+
+
+def test_too_little_disk_space_or_an_unknown_dtype_is_one_clear_line(cache, tiny_gguf, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from colasearch.errors import ColasearchError
+
+    with pytest.raises(ColasearchError, match="dtype 'int8' is not one of float32, float16, bfloat16"):
+        ensure_converted(tiny_gguf, "int8")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(ColasearchError, match=r"converting needs about 173\.2 KB in .*, but only 1\.0 KB is free"):
+        ensure_converted(tiny_gguf, "float32")
+    assert list_entries() == []
