@@ -127,6 +127,8 @@ def run(
     evaluator_options = {"speculative_prompts": speculative_prompts, "draft_tokens": draft_tokens} if speculative else {}
     context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path,
                               search_metric=search_metric, **evaluator_options)
+    # No spinner here: a first load converts a GGUF file under its own progress bar.
+    console.print(f"loaded {model} and {context.task.name}: {time.perf_counter() - started:.0f}s")
     context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
 
     window = parallel if parallel is not None else max(1, workers)
