@@ -146,7 +146,11 @@ def convert(gguf: Path, target: Path, dtype: str, key: str, name: str, console=N
     with Progress(*columns, console=console, transient=True) as progress:
         reading = progress.add_task("dequantizing tensors", total=None)
         with _tensor_progress(progress, reading):
-            model, tokenizer = _load_gguf(gguf, dtype)
+            try:
+                model, tokenizer = _load_gguf(gguf, dtype)
+            except Exception as error:  # noqa: BLE001  (gguf and transformers raise many kinds on a corrupt file)
+                first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+                raise ModelNotFoundError(f"cannot read {gguf} as a GGUF model: {first}") from None
         progress.update(reading, total=1, completed=1)
         writing = progress.add_task(f"writing {human_size(size)}", total=size)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))

@@ -124,3 +124,14 @@ def test_too_little_disk_space_or_an_unknown_dtype_is_one_clear_line(cache, tiny
     with pytest.raises(ColasearchError, match=r"converting needs about 173\.2 KB in .*, but only 1\.0 KB is free"):
         ensure_converted(tiny_gguf, "float32")
     assert list_entries() == []
+
+
+def test_a_corrupt_gguf_is_one_line_and_leaves_no_copy(cache, tiny_gguf, tmp_path):
+    from colasearch.errors import ModelNotFoundError
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(tiny_gguf.read_bytes()[:-5000])  # the header is intact, the last tensors are cut
+    with pytest.raises(ModelNotFoundError, match="as a GGUF model") as caught:
+        ensure_converted(broken)
+    assert "\n" not in str(caught.value)
+    assert not [path for path in (cache / "models").iterdir()]
