@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from colasearch.cli.app import app
+from colasearch.cli.output import JsonOption, QuietOption
 from colasearch.cli.runtime_commands import ForceOption, ModelOption, ScheduleOption, load_schedule_for
 
 TaskOption = Annotated[Optional[str], typer.Option(
@@ -88,8 +89,9 @@ def eval_command(
     join: Annotated[Optional[str], typer.Option(help="Multiple choice: text between context and choice (escapes allowed).")] = None,
     chat: Annotated[bool, typer.Option(help="Generation: wrap prompts in the model's chat template.")] = False,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="Generation: tokens to decode.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    json_output: JsonOption = False,
     force: ForceOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Quality on both splits (held-out first), ideal and measured speedup, and cost."""
     from colasearch.schedule import Schedule

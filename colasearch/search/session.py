@@ -224,6 +224,7 @@ def deployable(context: RunContext, candidate: Candidate, objective_name: str, t
     """The found schedule as a file: model fingerprint, held-out and search quality, ideal and measured speedup."""
     from colasearch import __version__
     from colasearch.benchmark import device_name
+    from colasearch.loading import portable_name
 
     metric = context.metric
     full = extra_provenance.pop("_full")
@@ -235,7 +236,8 @@ def deployable(context: RunContext, candidate: Candidate, objective_name: str, t
     provenance = Provenance(searcher=searcher, budget=budget, seed=seed, colasearch_version=__version__,
                             date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                             objective=objective_name, target_speedup=target_speedup, **extra_provenance)
-    return Schedule.from_layers(candidate.schedule.layers, model=context.model, name=context.model_name,
+    # A shipped file names its model portably: never the author's absolute path to a GGUF file.
+    return Schedule.from_layers(candidate.schedule.layers, model=context.model, name=portable_name(context.model_name),
                                 experts=candidate.schedule.experts,
                                 task=context.task.name, metrics=Metrics(quality=quality, speedup=speedup),
                                 provenance=provenance)
