@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 from pathlib import Path
@@ -197,6 +198,18 @@ class Evaluator:
             raise TaskError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
 
     def _quality(self, schedule: Schedule | None, split: str) -> dict[str, float]:
+        quality = self._task_quality(schedule, split)
+        if not hasattr(self.task, "relative_to_full"):
+            return quality
+        # Tasks that weigh sub-tasks against each other (composite) compare with the full model on the same split.
+        full = quality if schedule is None else self.evaluate(None, split).quality
+        return self.task.relative_to_full(quality, full)
+
+    def _with_schedule(self, schedule: Schedule | None, work):
+        with scheduled(self.model, schedule, force=self.force):
+            return work(self.model, self.tokenizer)
+
+    def _task_quality(self, schedule: Schedule | None, split: str) -> dict[str, float]:
         items = self.splits[split]
         if isinstance(self.task, ModelTask):
             with scheduled(self.model, schedule, force=self.force):
@@ -207,7 +220,8 @@ class Evaluator:
         else:
             scores = reference_scores(self.model, schedule, packed, with_reference=self.task.needs_reference,
                                       force=self.force)
-        return {name: float(value) for name, value in self.task.metrics(items, packed, scores).items()}
+        metrics = self.task.metrics_with_model(items, packed, scores, functools.partial(self._with_schedule, schedule))
+        return {name: float(value) for name, value in metrics.items()}
 
     def packed(self, split: str) -> list[PackedSequence]:
         if split not in self._packed:
