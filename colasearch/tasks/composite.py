@@ -201,8 +201,13 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def composite_task(tasks: list[Task], weights: list[float] | None = None, aggregate: str = "mean") -> CompositeBase:
     weights = weights or [1.0] * len(tasks)
-    kind = CompositeScoringTask if all(isinstance(task, ScoringTask) for task in tasks) else CompositeModelTask
-    return kind(tasks, weights, aggregate)
+    if all(isinstance(task, ScoringTask) for task in tasks):
+        return CompositeScoringTask(tasks, weights, aggregate)
+    if any(getattr(task, "needs_reference", False) for task in tasks):
+        # Beside a task that needs the patched model, the full model's predictions are not at hand.
+        raise TaskError("a fidelity task can be combined with scoring tasks only (multiple choice, text, "
+                        "generation without an extractor)")
+    return CompositeModelTask(tasks, weights, aggregate)
 
 
 @TASK_LOADERS.register("composite")

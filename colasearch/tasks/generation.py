@@ -220,6 +220,7 @@ class GenerationBase(Task):
 
         if not items:
             return []
+        self.counts["decoded"] += len(items)
         if not greedy_is_argmax(model):
             # Generation settings that may not be plain greedy: decode whole completions the ordinary way.
             return [self.is_match(text, item.data.answer) for text, item in zip(self.completions(model, tokenizer, items), items)]
@@ -242,7 +243,6 @@ class GenerationBase(Task):
                     tokens = known[row] + generated[row, width:].tolist()
                     decided = self.outcome(tokens, batch[row].data.answer, tokenizer, stops, complete=True)
                 results.append(decided)
-        self.counts["decoded"] += len(items)
         return results
 
 
