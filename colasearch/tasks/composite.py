@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal
+from typing import Any
 
 from colasearch.errors import TaskError
 from colasearch.tasks.base import TASK_LOADERS, Item, ModelTask, ScoringTask, Task
 
-Aggregate = Literal["mean", "min"]
 AGGREGATES = {"mean": "weighted_mean", "min": "worst"}
 SPEC_PREFIX = "composite:"
 

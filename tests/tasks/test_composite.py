@@ -136,3 +136,18 @@ def test_eval_of_two_tasks_on_smollm(capsys, smollm):
     assert report["task"] == "capitals+sequence" and report["primary_metric"] == "weighted_mean"
     assert report["full"]["heldout"]["weighted_mean"] == pytest.approx(1.0)
     assert 0.0 < report["full"]["heldout"]["capitals/acc"] <= 1.0
+
+
+def test_a_search_maximizes_the_aggregate(tiny_llama, tmp_path):
+    from colasearch.search.session import RunContext, resolve_search_metric, search_with
+
+    specs = [f"jsonl:{multiple_choice_file(tmp_path / 'quiz.jsonl')}@2", f"jsonl:{generation_file(tmp_path / 'gen.jsonl')}"]
+    task = load_task(specs)
+    evaluator = Evaluator(tiny_llama, TOKENIZER, task, search_size=16, heldout_size=8)
+    context = RunContext("tiny", tiny_llama, TOKENIZER, task, evaluator, 16, 8, 0, task_spec(specs),
+                         search_metric=resolve_search_metric(task, "smooth"))
+    assert context.objective_metric == "weighted_mean_smooth" and context.metric == "weighted_mean"
+    outcome, _ = search_with(context, "random", budget=3, target_speedup=1.25, seed=0)
+    assert outcome.evaluations == 3
+    assert all(0.0 <= result.quality["weighted_mean"] for _, result in outcome.records)
+    assert load_task(context.task_spec).config_key() == task.config_key()  # what Ray workers rebuild
