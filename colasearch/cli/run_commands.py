@@ -17,7 +17,8 @@ from colasearch.cli.output import JsonOption, QuietOption, print_json
 from colasearch.console import stderr_console
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")]
-TaskOption = Annotated[Optional[str], typer.Option("--task", "-t", help="Task spec, e.g. builtin:capitals or jsonl:PATH (default: a built-in task).")]
+TaskOption = Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Task spec, e.g. builtin:capitals or jsonl:PATH (default: a built-in task). Repeat for one schedule across tasks, each SPEC or SPEC@WEIGHT (see --task-aggregate).")]
+TaskAggregateOption = Annotated[str, typer.Option("--task-aggregate", help="With several --task: mean (weighted by @WEIGHT) or min (the worst task) of each task's primary metric as a share of the full model's.")]
 BudgetOption = Annotated[Optional[int], typer.Option("--budget", "-b", help="Evaluations on the search split (default 100).")]
 TargetOption = Annotated[float, typer.Option("--target-speedup", help="Ideal speedup the schedule must reach. With --objective speculative it is the draft's ideal speedup (its cost), not a floor on the speculative speedup, which is maximized.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the searcher (splits use --split-seed).")]
@@ -63,6 +64,7 @@ def _finish(context, candidate, measure: bool):
 def run(
     model: ModelOption = "smollm2-135m",
     task: TaskOption = None,
+    task_aggregate: TaskAggregateOption = "mean",
     searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: mcts, optuna, rl, frontier, unified, greedy, random or a plug-in.")] = "mcts",
     budget: BudgetOption = None,
     target_speedup: TargetOption = 1.25,
@@ -105,9 +107,12 @@ def run(
     from colasearch.searchers.base import SearcherError, searcher_class
     from colasearch.tasks import DEFAULT_TASK
 
+    from colasearch.tasks.composite import task_spec
+
     started = time.perf_counter()  # the summary reports the whole command, model loading included
     budget = DEFAULT_BUDGET if budget is None else budget
-    task = task or DEFAULT_TASK
+    tasks = task or [DEFAULT_TASK]
+    task = task_spec(tasks, task_aggregate)
     check_run_options(searcher, budget, target_speedup, objective)
     baseline_names = [name.strip() for name in baselines.split(",") if name.strip()]
     for name in baseline_names:
@@ -116,7 +121,7 @@ def run(
     space_options = {"sub_blocks": sub_blocks, "repeats": repeats}
     console = stderr_console()
 
-    out = out or default_out(model, task, searcher, target_speedup)
+    out = out or default_out(model, "+".join(tasks), searcher, target_speedup)
     storage = storage or str(out.with_suffix(".journal"))
     # The evaluator's result cache sits next to a journal, so a resumed run recomputes not even the table's rows.
     cache_path = None if "://" in storage else Path(storage).with_suffix(".results.jsonl")
@@ -277,6 +282,7 @@ def plot_pareto(path: Path, records: dict[str, list[tuple[float, float]]], chose
 def compare(
     model: ModelOption = "smollm2-135m",
     task: TaskOption = None,
+    task_aggregate: TaskAggregateOption = "mean",
     searchers: Annotated[str, typer.Option("--searchers", help="Comma-separated searchers (default: all built-in).")] = "",
     budget: BudgetOption = None,
     target_speedup: TargetOption = 1.25,
@@ -298,9 +304,10 @@ def compare(
 
     from colasearch.search.session import DEFAULT_BUDGET, Candidate, RunContext, check_run_options, search_with
     from colasearch.tasks import DEFAULT_TASK
+    from colasearch.tasks.composite import task_spec
 
     budget = DEFAULT_BUDGET if budget is None else budget
-    task = task or DEFAULT_TASK
+    task = task_spec(task or [DEFAULT_TASK], task_aggregate)
     names = [name.strip() for name in searchers.split(",") if name.strip()] or \
         ["mcts", "optuna", "rl", "frontier", "unified", "greedy", "random"]
     for name in names:

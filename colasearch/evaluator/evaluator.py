@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 from collections import OrderedDict
@@ -241,6 +242,18 @@ class Evaluator:
 
     def _quality(self, schedule: Schedule | None, split: str, count: int) -> tuple[dict[str, float], dict | None]:
         """Metrics on the first ``count`` items of the split, and per-item values where the task has them."""
+        quality, per_item = self._task_quality(schedule, split, count)
+        if not hasattr(self.task, "relative_to_full"):
+            return quality, per_item
+        # Tasks that weigh sub-tasks against each other (composite) compare with the full model on the same items.
+        full = quality if schedule is None else self.evaluate(None, split, count).quality
+        return self.task.relative_to_full(quality, full), per_item
+
+    def _with_schedule(self, schedule: Schedule | None, work):
+        with scheduled(self.model, schedule, force=self.force):
+            return work(self.model, self.tokenizer)
+
+    def _task_quality(self, schedule: Schedule | None, split: str, count: int) -> tuple[dict[str, float], dict | None]:
         items = self.splits[split][:count]
         if isinstance(self.task, ModelTask):
             with scheduled(self.model, schedule, force=self.force):
@@ -251,7 +264,8 @@ class Evaluator:
         else:
             scores = reference_scores(self.model, schedule, packed, with_reference=self.with_reference,
                                       force=self.force)
-        quality = {name: float(value) for name, value in self.task.metrics(items, packed, scores).items()}
+        metrics = self.task.metrics_with_model(items, packed, scores, functools.partial(self._with_schedule, schedule))
+        quality = {name: float(value) for name, value in metrics.items()}
         per_item = None
         if self.per_item:
             per_item = {name: [round(float(value), 6) for value in values]

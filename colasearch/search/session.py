@@ -69,15 +69,19 @@ class RunContext:
     search_metric: str | None = None
 
     @classmethod
-    def load(cls, model_name: str, task_spec: str, search_size: int = 64, heldout_size: int = 200,
+    def load(cls, model_name: str, task_spec: str | list[str], search_size: int = 64, heldout_size: int = 200,
              split_seed: int = 0, cache_path: Path | None = None, search_metric: str | None = None,
-             **evaluator_options) -> RunContext:
+             task_aggregate: str = "mean", **evaluator_options) -> RunContext:
         """``evaluator_options`` go to every :class:`~colasearch.evaluator.Evaluator` of the run; with
-        ``speculative_prompts > 0`` results carry the draft acceptance the ``speculative`` objective reads."""
+        ``speculative_prompts > 0`` results carry the draft acceptance the ``speculative`` objective reads.
+        A list of task specs is one composite task (``task_aggregate``: mean or min)."""
         from colasearch.evaluator import Evaluator
         from colasearch.loading import load_model
         from colasearch.tasks import load_task
+        from colasearch.tasks.composite import task_spec as single_spec
 
+        if not isinstance(task_spec, str):
+            task_spec = single_spec(list(task_spec), task_aggregate)
         task = load_task(task_spec)
         metric = resolve_search_metric(task, search_metric)
         if metric in DENSE_METRICS:
