@@ -109,22 +109,32 @@ def readable_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~umask
 
 
-def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
-    """A reader never sees a half-written file."""
+def write_atomically(path: str | os.PathLike, write) -> Path:
+    """``write(tmp_path)`` fills a temporary file next to ``path``, which then replaces ``path`` at once: a reader
+    never sees a half-written file. The file gets the mode a plain ``open`` would give (mkstemp's is 0600)."""
     path = Path(path)
     if path.is_dir():
         raise ColasearchError(f"{path} is a folder; give a file name to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
+        write(tmp)
         os.chmod(tmp, readable_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
+    """A reader never sees a half-written file."""
+    def write(tmp):
+        with open(tmp, "w") as out:
+            out.write(text)
+
+    return write_atomically(path, write)
 
 
 def slug(text: str) -> str:

@@ -71,7 +71,11 @@ def resolve_model_path(name_or_path: str) -> tuple[str, bool]:
             raise ModelNotFoundError(f"model file not found: {name_or_path}")
         target = _converted_dir(gguf)
         if not (target / "config.json").is_file():
-            _convert_gguf(gguf, target)
+            try:
+                _convert_gguf(gguf, target)
+            except Exception as error:  # noqa: BLE001  (gguf and transformers raise many kinds on a corrupt file)
+                raise ModelNotFoundError(f"cannot read {name_or_path} as a GGUF model: "
+                                         f"{(str(error).strip().splitlines() or [type(error).__name__])[0][:200]}") from None
         return str(target), True
     path = Path(name_or_path).expanduser()
     if path.is_dir():

@@ -21,7 +21,10 @@ def sweep(
 
     from colasearch.distributed.sweep import SweepConfig, run_sweep
 
+    from colasearch.cli.prechecks import check_output_folder
+
     config = SweepConfig.load(config_path)
+    check_output_folder(out_dir, "--out-dir")
     rows = run_sweep(config, out_dir, address=address)
     Console().print((out_dir / "summary.md").read_text())
     failed = [row for row in rows if row["error"]]
