@@ -178,10 +178,13 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
     stored_importance = store.attribute("expert_importance")
     if stored_importance is not None and hasattr(searcher, "use_importance"):
         searcher.use_importance(stored_importance)  # calibrated once per study, read back on resume
-    outcome = run_search(searcher, executor or InProcessExecutor(evaluator), objective, budget, store=store,
-                         evaluator=evaluator, progress=progress, window=window)
-    for attribute, value in (searcher.study_attributes() if hasattr(searcher, "study_attributes") else {}).items():
-        store.set_attribute(attribute, value)
+    try:
+        outcome = run_search(searcher, executor or InProcessExecutor(evaluator), objective, budget, store=store,
+                             evaluator=evaluator, progress=progress, window=window)
+        for attribute, value in (searcher.study_attributes() if hasattr(searcher, "study_attributes") else {}).items():
+            store.set_attribute(attribute, value)
+    finally:
+        store.close()  # the journal's writer lock goes with the search, not with the outcome object
     outcome.searcher = searcher
     outcome.store = store
     return outcome, objective

@@ -200,8 +200,13 @@ class RunStore:
             if isinstance(error, ColasearchError) or not isinstance(error, Exception):
                 raise
             raise StorageError(f"cannot read study storage {self.location!r}: {_first_line(error)}") from None
-        if release is not None:
-            weakref.finalize(self, release)  # held while the store lives; a killed process drops it too
+        # Held until close() or until the store is collected; a killed process drops it too.
+        self._release = weakref.finalize(self, release) if release is not None else None
+
+    def close(self) -> None:
+        """Let another run write the journal; this store can still be read."""
+        if self._release is not None:
+            self._release()
 
     def _open(self, name: str, directions, resume: bool, overwrite: bool) -> None:
         existing = {summary.study_name for summary in optuna.get_all_study_summaries(self.storage)}
