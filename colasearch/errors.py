@@ -17,9 +17,20 @@ class TaskError(ColasearchError):
     """A task specification or task file that cannot be used."""
 
 
+def brief(value, limit: int = 80) -> str:
+    """``repr(value)`` cut short, built without ever expanding a huge value: errors never echo unbounded input."""
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxlevel, shortener.maxlist, shortener.maxtuple, shortener.maxdict, shortener.maxset = 2, 4, 4, 3, 3
+    shortener.maxstring = shortener.maxother = shortener.maxlong = limit
+    text = shortener.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def validation_message(error, subject: str = "value") -> str:
     """A pydantic ``ValidationError`` as one line: where its first problem is, what it is, how many more."""
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or subject
+    first = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part)[:60] for part in first["loc"])[:120] or subject
     more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
+    return f"{where}: {first['msg'][:160]}{more}"

@@ -12,11 +12,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from colasearch.errors import ScheduleError, validation_message
+from colasearch.errors import ScheduleError, brief, validation_message
 from colasearch.files import read_yaml, write_text_atomically
 from colasearch.fingerprint import Fingerprint, fingerprint
 
 FORMAT_VERSION = 1
+
+# A chain runs each layer at most a few times (a repeat, sub-blocks apart): longer is a broken or hostile
+# file. Without a model the absolute bound applies; given one, CHAIN_PER_LAYER times its layers.
+MAX_CHAIN_LENGTH = 10_000
+CHAIN_PER_LAYER = 4
 
 SubBlock = Literal["all", "attn", "mlp"]
 
@@ -126,7 +131,7 @@ class Schedule(BaseModel):
 
     colasearch_schedule: Literal[1] = FORMAT_VERSION
     model: ModelRef = ModelRef()
-    layers: tuple[LayerEntry, ...] = Field(min_length=1)
+    layers: tuple[LayerEntry, ...] = Field(min_length=1, max_length=MAX_CHAIN_LENGTH)
     experts: ExpertSkipping | None = None
     task: str | None = None
     metrics: Metrics | None = None
@@ -137,6 +142,8 @@ class Schedule(BaseModel):
     def _entries_from_ints(cls, value):
         if not isinstance(value, (list, tuple)):
             raise ValueError("must be a list of layer entries")
+        if len(value) > MAX_CHAIN_LENGTH:  # before any entry is looked at
+            raise ValueError(f"the chain has {len(value)} entries; at most {MAX_CHAIN_LENGTH} are accepted")
         return tuple({"layer": entry} if isinstance(entry, int) and not isinstance(entry, bool) else entry
                      for entry in value)
 
@@ -151,7 +158,7 @@ class Schedule(BaseModel):
             raise ScheduleError(f"{source}: missing 'colasearch_schedule' format version")
         if version != FORMAT_VERSION:
             raise ScheduleError(
-                f"{source}: unsupported schedule format version {version!r} (this colasearch reads version {FORMAT_VERSION})"
+                f"{source}: unsupported schedule format version {brief(version)} (this colasearch reads version {FORMAT_VERSION})"
             )
         try:
             return cls.model_validate(data)
@@ -219,6 +226,9 @@ class Schedule(BaseModel):
             raise ScheduleError(
                 "schedule was written for another model (" + ", ".join(differences) + "); use --force to apply it anyway"
             )
+        if len(self.layers) > CHAIN_PER_LAYER * actual.num_layers:
+            raise ScheduleError(f"the chain has {len(self.layers)} entries; a {actual.num_layers}-layer model runs at "
+                                f"most {CHAIN_PER_LAYER * actual.num_layers} ({CHAIN_PER_LAYER} per layer)")
         out_of_range = sorted({entry.layer for entry in self.layers if entry.layer >= actual.num_layers})
         if out_of_range:
             raise ScheduleError(

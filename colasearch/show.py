@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,14 +186,6 @@ def draw_png(schedule: Schedule, path: str | os.PathLike, num_layers: int | None
     figure.suptitle(title or f"{schedule.model.name or 'schedule'} {schedule.key[:8]}", fontsize=8)
     figure.tight_layout()
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
-    try:
-        figure.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from colasearch.files import write_atomically
+
+    return write_atomically(path, lambda tmp: figure.savefig(tmp, format="png"))

@@ -10,12 +10,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from colasearch.errors import ScheduleError
+from colasearch.errors import ScheduleError, brief
+from colasearch.files import YamlUnreadable, load_yaml_bounded
 from colasearch.fingerprint import Fingerprint, fingerprint
-from colasearch.schedule import FORMAT_VERSION, LayerEntry, Schedule
+from colasearch.schedule import CHAIN_PER_LAYER, FORMAT_VERSION, MAX_CHAIN_LENGTH, LayerEntry, Schedule
+
+# A file with thousands of bad entries is reported by its first ones; the rest are counted.
+MAX_PROBLEMS = 20
 
 
 def _where(location) -> str:
@@ -23,13 +26,14 @@ def _where(location) -> str:
 
 
 def _pydantic_problems(error: ValidationError, prefix: tuple = ()) -> list[str]:
-    return [f"{_where(prefix + tuple(item['loc']))}: {item['msg']}" for item in error.errors()]
+    return [f"{_where(prefix + tuple(item['loc']))[:120]}: {item['msg'][:160]}"
+            for item in error.errors(include_url=False, include_input=False)[:MAX_PROBLEMS]]
 
 
 def _entry_problems(position: int, entry: Any) -> list[str]:
     where = f"layers.{position}"
     if isinstance(entry, bool) or not isinstance(entry, (int, dict)):
-        return [f"{where}: {entry!r} is neither a layer index nor a {{layer: i, run: attn|mlp}} mapping"]
+        return [f"{where}: {brief(entry)} is neither a layer index nor a {{layer: i, run: attn|mlp}} mapping"]
     if isinstance(entry, int):
         return [] if entry >= 0 else [f"{where}: layer index {entry} is negative"]
     try:
@@ -47,6 +51,8 @@ def _layers_problems(data: dict) -> list[str]:
         return [f"layers: must be a list of layer entries, got {type(layers).__name__}"]
     if not layers:
         return ["layers: the chain is empty (a schedule must run at least one layer)"]
+    if len(layers) > MAX_CHAIN_LENGTH:
+        return [f"layers: the chain has {len(layers)} entries; at most {MAX_CHAIN_LENGTH} are accepted"]
     return [problem for position, entry in enumerate(layers) for problem in _entry_problems(position, entry)]
 
 
@@ -55,7 +61,7 @@ def _version_problems(data: dict) -> list[str]:
         return ["colasearch_schedule: missing format version (expected colasearch_schedule: 1)"]
     version = data["colasearch_schedule"]
     if version != FORMAT_VERSION or isinstance(version, bool):
-        return [f"colasearch_schedule: unsupported format version {version!r} (this colasearch reads version {FORMAT_VERSION})"]
+        return [f"colasearch_schedule: unsupported format version {brief(version)} (this colasearch reads version {FORMAT_VERSION})"]
     return []
 
 
@@ -71,7 +77,7 @@ def _other_field_problems(data: dict) -> list[str]:
 
 def _entries(data: dict) -> list[tuple[int, LayerEntry]]:
     layers = data.get("layers")
-    if not isinstance(layers, list):
+    if not isinstance(layers, list) or len(layers) > MAX_CHAIN_LENGTH:
         return []
     entries = []
     for position, entry in enumerate(layers):
@@ -109,6 +115,10 @@ def _fit_problems(data: dict, actual: Fingerprint | None) -> list[str]:
     if reference is not None:
         source = "the model" if actual is not None else "the schedule's fingerprint"
         limit = reference.num_layers
+        layers = data.get("layers")
+        if isinstance(layers, list) and MAX_CHAIN_LENGTH >= len(layers) > CHAIN_PER_LAYER * limit:
+            problems.append(f"layers: the chain has {len(layers)} entries; {source} has {limit} layers, so at most "
+                            f"{CHAIN_PER_LAYER * limit} ({CHAIN_PER_LAYER} per layer)")
         problems += [
             f"layers.{position}: layer {entry.layer} is out of range: {source} has {limit} layers (0-{limit - 1})"
             for position, entry in _entries(data)
@@ -118,26 +128,24 @@ def _fit_problems(data: dict, actual: Fingerprint | None) -> list[str]:
 
 
 def schedule_problems(data: Any, model=None, model_fingerprint: Fingerprint | None = None) -> list[str]:
-    """All problems of an already parsed schedule document; an empty list means it is valid."""
+    """All problems of an already parsed schedule document (the first ``MAX_PROBLEMS``, then a count);
+    an empty list means it is valid."""
     if not isinstance(data, dict):
         return [f"schedule: expected a mapping at the top level, got {type(data).__name__}"]
     actual = model_fingerprint or (fingerprint(model) if model is not None else None)
-    return _version_problems(data) + _layers_problems(data) + _other_field_problems(data) + _fit_problems(data, actual)
+    problems = _version_problems(data) + _layers_problems(data) + _other_field_problems(data) + _fit_problems(data, actual)
+    if len(problems) > MAX_PROBLEMS:
+        problems = problems[:MAX_PROBLEMS] + [f"... and {len(problems) - MAX_PROBLEMS} more problems"]
+    return problems
 
 
 def validate_schedule_file(path: str | os.PathLike, model=None, model_fingerprint: Fingerprint | None = None) -> list[str]:
     """All problems of a schedule file, one line each, ``line N: ...`` for syntax errors."""
-    path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as error:
-        return [f"cannot read the file: {error.strerror}"]
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "yaml"
-        return [f"{where}: malformed YAML: {getattr(error, 'problem', None) or 'syntax error'}"]
+        data = load_yaml_bounded(Path(path))
+    except YamlUnreadable as error:
+        where = f"line {error.line}" if error.line is not None else ("yaml" if "YAML" in error.problem else "")
+        return [f"{where}: {error.problem}" if where else error.problem]
     return schedule_problems(data, model=model, model_fingerprint=model_fingerprint)
 
 

@@ -51,7 +51,10 @@ def _register_commands() -> None:
 
 def fail(message: str) -> None:
     """Print one clear line and exit 2."""
-    sys.stderr.write(f"colasearch: error: {message.splitlines()[0] if message else 'failed'}\n")
+    line = message.strip().splitlines()[0] if message.strip() else "failed"
+    if len(line) > 280:  # never echo unbounded input back
+        line = line[:277] + "..."
+    sys.stderr.write(f"colasearch: error: {line}\n")
     raise SystemExit(2)
 
 

@@ -100,7 +100,11 @@ def eval_command(
     from colasearch.schedule import Schedule
     from colasearch.tasks import DEFAULT_TASK, load_task
 
-    # Bad files fail before the model loads.
+    from colasearch.cli.prechecks import check_at_least, check_output_file
+
+    # Bad files and flags fail before the model loads.
+    check_output_file(cache, "--cache")
+    check_at_least(max_new_tokens, 1, "--max-new-tokens")
     if schedule is not None:
         Schedule.load(schedule)
     chosen_task = load_task(task or [DEFAULT_TASK], aggregate=task_aggregate, **_task_options(join, chat, max_new_tokens))

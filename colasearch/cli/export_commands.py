@@ -59,7 +59,16 @@ def export(
     from colasearch.export import require_layer_level, write_json, write_mergekit
     from colasearch.validate import load_valid
 
+    from colasearch.cli.prechecks import check_output_file, check_output_folder
+
     chosen = load_valid(schedule)
+    if export_format is ExportFormat.checkpoint:
+        from colasearch.export.checkpoint import check_checkpoint_target
+
+        check_output_folder(out, "--out")
+        check_checkpoint_target(out, overwrite)
+    else:
+        check_output_file(out, "--out")
     if export_format is ExportFormat.json:
         with _writing(out):
             written = write_json(chosen, out)
@@ -117,14 +126,19 @@ def show(
             from colasearch.errors import ColasearchError
 
             raise ColasearchError("showing a study draws its Pareto front: give --png FILE")
+        from colasearch.cli.prechecks import check_output_file
+
+        check_output_file(png, "--png")
         with _writing(png):
             drawn = draw_study(schedule, png)
         typer.echo(f"drew {drawn}")
         return
+    from colasearch.cli.prechecks import check_output_file
     from colasearch.show import draw_png, render
     from colasearch.validate import load_valid
 
     chosen = load_valid(schedule)
+    check_output_file(png, "--png")
     ideal = None
     num_layers = None
     if model:

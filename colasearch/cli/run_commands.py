@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -72,6 +70,7 @@ def run(
     out: Annotated[Optional[Path], typer.Option("--out", help="Schedule YAML to write (default runs/<model>_<task>_<searcher>_x<target>.yaml).")] = None,
     storage: Annotated[Optional[str], typer.Option("--storage", help="Optuna storage: a journal file (default: next to --out) or an RDB URL.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from its storage; nothing is recomputed.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out and start its run afresh.")] = False,
     objective: ObjectiveOption = "constrained",
     baselines: Annotated[str, typer.Option("--baselines", help="Comma-separated baselines to compare against ('' for none).")] = "unified",
     option: OptionOption = None,
@@ -117,12 +116,16 @@ def run(
     baseline_names = [name.strip() for name in baselines.split(",") if name.strip()]
     for name in baseline_names:
         searcher_class(name)
-    options = parse_options(option)
+    from colasearch.cli.prechecks import check_at_least, check_run_outputs, check_searcher_options
+
+    options = check_searcher_options(searcher, parse_options(option))
+    check_at_least(parallel, 1, "--parallel")
     space_options = {"sub_blocks": sub_blocks, "repeats": repeats}
     console = stderr_console()
 
     out = out or default_out(model, "+".join(tasks), searcher, target_speedup)
     storage = storage or str(out.with_suffix(".journal"))
+    check_run_outputs(out, storage, resume, overwrite)
     # The evaluator's result cache sits next to a journal, so a resumed run recomputes not even the table's rows.
     cache_path = None if "://" in storage else Path(storage).with_suffix(".results.jsonl")
     speculative = objective == "speculative"
@@ -140,7 +143,7 @@ def run(
     with open_executor(context, workers, address, gpus_per_worker, window) as executor:
         outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective, storage,
                                                 resume, options, space_options, progress=not quiet, executor=executor,
-                                                window=window)
+                                                window=window, overwrite=overwrite)
     if outcome.best is None or outcome.best_value == float("-inf"):
         raise SearcherError(f"{searcher} found no schedule reaching {target_speedup:g}x in {outcome.evaluations} "
                             "evaluations; raise --budget or lower --target-speedup")
@@ -230,15 +233,9 @@ def run(
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from colasearch.files import write_atomically
+
+    write_atomically(path, write)
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -314,6 +311,9 @@ def compare(
         ["mcts", "optuna", "rl", "frontier", "unified", "greedy", "random"]
     for name in names:
         check_run_options(name, budget, target_speedup, objective)
+    from colasearch.cli.prechecks import check_output_folder
+
+    check_output_folder(out_dir, "--out-dir")
     if len(set(names)) != len(names):
         from colasearch.errors import ColasearchError
 

@@ -39,8 +39,13 @@ def generate(
     draft_tokens: Annotated[str, typer.Option(help="Tokens drafted per round with --speculative: an integer or 'adaptive'.")] = "4",
 ) -> None:
     """Greedy text from the model with the schedule applied; only the generated text goes to stdout."""
+    from colasearch.cli.prechecks import check_at_least
+    from colasearch.errors import ColasearchError
     from colasearch.schedule import Schedule  # noqa: F401  (fail fast on a bad file before loading)
 
+    if not prompt.strip():
+        raise ColasearchError("the prompt is empty; give the text to continue")
+    check_at_least(max_new_tokens, 1, "--max-new-tokens")
     if schedule is not None:
         Schedule.load(schedule)
     if speculative:
@@ -104,11 +109,17 @@ def bench(
     from colasearch.loading import load_model
     from colasearch.schedule import Schedule
 
+    from colasearch.cli.prechecks import check_at_least
+
     Schedule.load(schedule)
     try:
         sizes = tuple(int(size) for size in batch_sizes.split(","))
     except ValueError:
-        raise ColasearchError(f"--batch-sizes must be integers separated by commas, got {batch_sizes!r}") from None
+        raise ColasearchError(f"--batch-sizes must be integers separated by commas, got {batch_sizes[:60]!r}") from None
+    if any(size < 1 for size in sizes):
+        raise ColasearchError(f"--batch-sizes must all be at least 1, got {batch_sizes[:60]!r}")
+    check_at_least(new_tokens, 1, "--new-tokens")
+    check_at_least(repeats, 1, "--repeats")
     language_model, _ = load_model(model)
     chosen = load_schedule_for(language_model, schedule, force)
     rows = compare_decode_speed(language_model, chosen, sizes, new_tokens=new_tokens, repeats=repeats, force=force)

@@ -25,7 +25,10 @@ def sweep(
 
     from colasearch.distributed.sweep import SweepConfig, run_sweep
 
+    from colasearch.cli.prechecks import check_output_folder
+
     config = SweepConfig.load(config_path)
+    check_output_folder(out_dir, "--out-dir")
     rows = run_sweep(config, out_dir, address=address)
     if json_output:
         print_json({"out_dir": str(out_dir), "rows": rows})

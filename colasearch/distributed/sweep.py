@@ -90,12 +90,27 @@ def run_cell(argv: list[str]) -> str | None:
     return None
 
 
+def check_cells(config: SweepConfig) -> None:
+    """Every searcher and task of the grid exists, checked before Ray starts rather than cell by cell."""
+    from colasearch.searchers.base import searcher_class
+    from colasearch.tasks import load_task
+
+    for name in dict.fromkeys(config.searchers):
+        searcher_class(name)
+    for spec in dict.fromkeys(config.tasks):
+        try:
+            load_task(spec)
+        except ColasearchError as error:
+            raise ColasearchError(f"sweep task {spec[:80]!r}: {str(error)[:200]}") from None
+
+
 def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) -> list[dict]:
     from colasearch.distributed.cluster import init_ray
     from colasearch.schedule import Schedule
 
     import ray
 
+    check_cells(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [cell for cell in cells(config) if not (out_dir / f"{cell.name}.yaml").is_file()]
     errors: dict[str, str] = {}

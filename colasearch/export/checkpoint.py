@@ -72,7 +72,9 @@ def _chain_modules(originals: nn.ModuleList, schedule: Schedule) -> nn.ModuleLis
     return nn.ModuleList(modules)
 
 
-def _prepare_target(out_dir: Path, overwrite: bool) -> None:
+def check_checkpoint_target(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to replace a non-empty folder (or a file) unless asked to; callable before the model loads."""
+    out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
         raise ColasearchError(f"{out_dir} already exists and is not empty; pass --overwrite to replace it")
 
@@ -119,7 +121,7 @@ def export_checkpoint(model, schedule: Schedule, out_dir: str | os.PathLike, tok
     require_layer_level(schedule, "a checkpoint")
     family_of(model)
     out_dir = Path(out_dir)
-    _prepare_target(out_dir, overwrite)
+    check_checkpoint_target(out_dir, overwrite)
     schedule.check_fits(model, force=force)
 
     previously_applied = applied_schedule(model)
@@ -133,6 +135,9 @@ def export_checkpoint(model, schedule: Schedule, out_dir: str | os.PathLike, tok
             if tokenizer is not None:
                 tokenizer.save_pretrained(staging)
             schedule.save(staging / SCHEDULE_FILENAME)
+            # Writers such as safetensors create their files 0600; the checkpoint is read by whoever serves it.
+            for written in staging.rglob("*"):
+                os.chmod(written, readable_mode(directory=written.is_dir()))
             os.chmod(staging, readable_mode(directory=True))
             _move_into_place(staging, out_dir)
         except BaseException:

@@ -171,9 +171,9 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
                 objective_name: str = "constrained", storage: str | Path | None = None, resume: bool = False,
                 options: dict | None = None, space_options: dict | None = None, progress: bool = False,
                 evaluator=None, executor=None, window: int = 1, racing=None,
-                init: tuple[Schedule, ...] = ()) -> tuple[SearchOutcome, object]:
+                init: tuple[Schedule, ...] = (), overwrite: bool = False) -> tuple[SearchOutcome, object]:
     """Run one searcher to its budget. ``executor`` defaults to in-process evaluation with ``evaluator``;
-    a worker pool (e.g. Ray actors) is passed here instead."""
+    a worker pool (e.g. Ray actors) is passed here instead. ``overwrite`` drops the study's stored evaluations."""
     options = dict(options or {})
     evaluator = evaluator or context.evaluator
     objective = context.objective(objective_name, target_speedup)
@@ -185,15 +185,18 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
     name = study_name(context.model_name, context.task.name, searcher_name, objective_name, target_speedup, seed,
                       f"{context.search_size}/{context.heldout_size}/{context.split_seed}",
                       {**options, **(space_options or {}), **metric_option(context)})
-    store = RunStore(storage, name, objective.directions, resume=resume)
+    store = RunStore(storage, name, objective.directions, resume=resume, overwrite=overwrite)
     searcher.init_schedules = tuple(init)
     stored_importance = store.attribute("expert_importance")
     if stored_importance is not None and hasattr(searcher, "use_importance"):
         searcher.use_importance(stored_importance)  # calibrated once per study, read back on resume
-    outcome = run_search(searcher, executor or InProcessExecutor(evaluator), objective, budget, store=store,
-                         evaluator=evaluator, progress=progress, window=window, racing=racing)
-    for attribute, value in (searcher.study_attributes() if hasattr(searcher, "study_attributes") else {}).items():
-        store.set_attribute(attribute, value)
+    try:
+        outcome = run_search(searcher, executor or InProcessExecutor(evaluator), objective, budget, store=store,
+                             evaluator=evaluator, progress=progress, window=window, racing=racing)
+        for attribute, value in (searcher.study_attributes() if hasattr(searcher, "study_attributes") else {}).items():
+            store.set_attribute(attribute, value)
+    finally:
+        store.close()  # the journal's writer lock goes with the search, not with the outcome object
     outcome.searcher = searcher
     outcome.store = store
     return outcome, objective

@@ -148,7 +148,8 @@ def read_text_file(path: str | Path) -> tuple[Path, str]:
 
 def jsonl_records(path: Path, text: str):
     """``(line number, object)`` for every non-blank line; the first bad line is named."""
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines ends a line at "\n" only: str.splitlines() would also split inside a string at U+2028 and kin.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
