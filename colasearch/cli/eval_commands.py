@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from colasearch.cli.app import app
+from colasearch.cli.options import DeviceMapOption, DeviceOption, DtypeOption, PrefixCacheOption, load, placement
 from colasearch.cli.runtime_commands import ForceOption, ModelOption, ScheduleOption, load_schedule_for
 
 TaskOption = Annotated[Optional[str], typer.Option(
@@ -90,24 +91,29 @@ def eval_command(
     max_new_tokens: Annotated[Optional[int], typer.Option(help="Generation: tokens to decode.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
     force: ForceOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    device_map: DeviceMapOption = None,
+    prefix_cache_mb: PrefixCacheOption = None,
 ) -> None:
     """Quality on both splits (held-out first), ideal and measured speedup, and cost."""
     from colasearch.schedule import Schedule
     from colasearch.tasks import DEFAULT_TASK, load_task
 
-    # Bad files fail before the model loads.
+    # Bad files and devices fail before the model loads.
+    placement(device, dtype, device_map)
     if schedule is not None:
         Schedule.load(schedule)
     chosen_task = load_task(task or DEFAULT_TASK, **_task_options(join, chat, max_new_tokens))
 
     from colasearch.evaluator import Evaluator
-    from colasearch.loading import load_model
     from colasearch.objectives import MeasuredCost
 
-    language_model, tokenizer = load_model(model)
+    language_model, tokenizer = load(model, device, dtype, device_map)
     chosen = load_schedule_for(language_model, schedule, force)
     evaluator = Evaluator(language_model, tokenizer, chosen_task, search_size=search_size, heldout_size=heldout_size,
-                          seed=seed, cache_path=cache, force=force)
+                          seed=seed, cache_path=cache, force=force,
+                          prefix_cache_mb=prefix_cache_mb)
     measured = MeasuredCost(language_model).speedup(chosen) if measure and chosen is not None else None
     report = evaluation_report(evaluator, chosen, measured)
     if json_output:

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from colasearch.cli.app import app
+from colasearch.cli.options import DeviceMapOption, DeviceOption, DtypeOption, load, placement
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")]
 ScheduleOption = Annotated[Optional[Path], typer.Option("--schedule", "-s", help="Schedule YAML to apply.")]
@@ -36,6 +37,9 @@ def generate(
     speculative: Annotated[bool, typer.Option(
         help="Lossless: the schedule drafts, the full model verifies; text identical to the full model's.")] = False,
     draft_tokens: Annotated[str, typer.Option(help="Tokens drafted per round with --speculative: an integer or 'adaptive'.")] = "4",
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    device_map: DeviceMapOption = None,
 ) -> None:
     """Greedy text from the model with the schedule applied; only the generated text goes to stdout."""
     from colasearch.schedule import Schedule  # noqa: F401  (fail fast on a bad file before loading)
@@ -44,16 +48,18 @@ def generate(
         Schedule.load(schedule)
     if speculative:
         _check_speculative_flags(schedule, draft_tokens)
-    from colasearch.loading import load_model
+    placement(device, dtype, device_map)
     from colasearch.runtime import greedy_generate, scheduled
 
-    language_model, tokenizer = load_model(model)
+    language_model, tokenizer = load(model, device, dtype, device_map)
     chosen = load_schedule_for(language_model, schedule, force)
     if chat and tokenizer.chat_template:
         text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
     else:
         text = prompt
-    encoded = tokenizer(text, return_tensors="pt")
+    from colasearch.devices import model_device
+
+    encoded = tokenizer(text, return_tensors="pt").to(model_device(language_model))
     if speculative:
         output = _speculative_output(language_model, chosen, encoded, max_new_tokens, draft_tokens, force)
     else:
@@ -91,6 +97,9 @@ def bench(
     new_tokens: Annotated[int, typer.Option(help="Decode steps per timed run.")] = 32,
     repeats: Annotated[int, typer.Option(help="Interleaved timed runs per batch size.")] = 5,
     force: ForceOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    device_map: DeviceMapOption = None,
 ) -> None:
     """Decode tokens/s of the full model and the schedule; measured speedup next to the ideal ratio."""
     from rich.console import Console
@@ -98,15 +107,15 @@ def bench(
 
     from colasearch.benchmark import compare_decode_speed, device_name
     from colasearch.errors import ColasearchError
-    from colasearch.loading import load_model
     from colasearch.schedule import Schedule
 
     Schedule.load(schedule)
+    placement(device, dtype, device_map)
     try:
         sizes = tuple(int(size) for size in batch_sizes.split(","))
     except ValueError:
         raise ColasearchError(f"--batch-sizes must be integers separated by commas, got {batch_sizes!r}") from None
-    language_model, _ = load_model(model)
+    language_model, _ = load(model, device, dtype, device_map)
     chosen = load_schedule_for(language_model, schedule, force)
     rows = compare_decode_speed(language_model, chosen, sizes, new_tokens=new_tokens, repeats=repeats, force=force)
     table = Table(title=f"{schedule.name} on {model} ({device_name(language_model)})")
