@@ -115,11 +115,11 @@ class RayExecutor(Executor):
         self.capacity = workers
         self.max_retries = max_retries
         self.actors = [self._spawn() for _ in range(workers)]
-        self._check_started(self.actors)
         self._idle = deque(self.actors)
         self._queue: deque[tuple[Schedule, int]] = deque()
         self._running: dict = {}
         self.retried = 0
+        self._check_started(self.actors)
 
     def _spawn(self):
         return self._actor_class.remote(self._factory, self._threads)
