@@ -11,6 +11,7 @@ from time import perf_counter
 import torch
 
 from colasearch.cost import CostModel
+from colasearch.devices import model_device, model_dtype, synchronize
 from colasearch.runtime import scheduled
 from colasearch.schedule import Schedule
 
@@ -27,10 +28,15 @@ def new_cache(model):
 
 
 def device_name(model=None) -> str:
-    device = next(model.parameters()).device if model is not None else torch.device("cpu")
+    device = model_device(model) if model is not None else torch.device("cpu")
+    precision = f", {str(model_dtype(model)).removeprefix('torch.')}" if model is not None else ""
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        split = getattr(model, "hf_device_map", None)
+        devices = len({str(place) for place in split.values()}) if split else 1
+        return torch.cuda.get_device_name(device) + (f" x{devices}" if devices > 1 else "") + precision
+    if device.type != "cpu":
+        return f"{device.type}{precision}"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads{precision})"
 
 
 @torch.no_grad()
@@ -57,8 +63,7 @@ def prefill_seconds(model, input_ids: torch.Tensor) -> float:
 
 
 def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ def compare_decode_speed(model, schedule: Schedule, batch_sizes=(1, 8), new_toke
     ideal = CostModel.from_model(model).ideal_speedup(schedule)
     generator = torch.Generator().manual_seed(seed)
     vocab = model.get_input_embeddings().weight.shape[0]
-    device = next(model.parameters()).device
+    device = model_device(model)
     rows = []
     for batch_size in batch_sizes:
         prompt = torch.randint(3, vocab, (batch_size, prompt_len), generator=generator).to(device)

@@ -21,7 +21,8 @@ SCORES = ("block_influence", "angular", "finercut")
 
 def _similarity(before: torch.Tensor, after: torch.Tensor, mask: torch.Tensor) -> float:
     cosine = torch.nn.functional.cosine_similarity(before.float(), after.float(), dim=-1).clamp(-1.0, 1.0)
-    weights = mask.to(cosine.dtype)
+    # The mask comes with the inputs; on a split model the states come from a later device.
+    weights = mask.to(device=cosine.device, dtype=cosine.dtype)
     return float((cosine * weights).sum() / weights.sum())
 
 

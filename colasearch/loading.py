@@ -74,17 +74,26 @@ def resolve_model_path(name_or_path: str, dtype="float32") -> tuple[str, bool]:
     return name_or_path, False
 
 
-def load_model(name_or_path: str = DEFAULT_MODEL, dtype: str = "float32", device: str | None = None):
-    """Return ``(model, tokenizer)`` in eval mode, never touching the network."""
+def load_model(name_or_path: str = DEFAULT_MODEL, dtype: str = "float32", device: str | None = None,
+               device_map: str | None = None):
+    """Return ``(model, tokenizer)`` in eval mode, never touching the network.
+
+    ``device`` and ``dtype`` take what :func:`colasearch.devices.resolve_placement` takes (``auto`` included);
+    ``device_map`` (e.g. ``auto``) lets accelerate split one replica over the GPUs of this node.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    source, local = resolve_model_path(name_or_path, dtype)
+    from colasearch.devices import resolve_placement
+
+    placement = resolve_placement(device or "cpu", dtype, device_map)
+    source, local = resolve_model_path(name_or_path, placement.dtype)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     logging.getLogger("transformers").setLevel(logging.ERROR)
+    split = {"device_map": placement.device_map} if placement.device_map else {}
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=placement.dtype, local_files_only=True, **split)
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError) as error:
         where = "folder" if local else "Hugging Face id (offline: only the local cache is searched)"
@@ -93,8 +102,8 @@ def load_model(name_or_path: str = DEFAULT_MODEL, dtype: str = "float32", device
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    if device:
-        model.to(device)
+    if not placement.device_map:
+        model.to(placement.device)
     model.eval()
     model._colasearch_name = name_or_path
     return model, tokenizer

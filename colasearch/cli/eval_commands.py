@@ -10,6 +10,7 @@ import typer
 
 from colasearch.cli.app import app
 from colasearch.cli.output import JsonOption, QuietOption
+from colasearch.cli.options import DeviceMapOption, DeviceOption, DtypeOption, PrefixCacheOption, load, placement
 from colasearch.cli.runtime_commands import ForceOption, ModelOption, ScheduleOption, load_schedule_for
 
 TaskOption = Annotated[Optional[list[str]], typer.Option(
@@ -95,6 +96,10 @@ def eval_command(
     json_output: JsonOption = False,
     force: ForceOption = False,
     quiet: QuietOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    device_map: DeviceMapOption = None,
+    prefix_cache_mb: PrefixCacheOption = None,
 ) -> None:
     """Quality on both splits (held-out first), ideal and measured speedup, and cost."""
     from colasearch.schedule import Schedule
@@ -102,21 +107,22 @@ def eval_command(
 
     from colasearch.cli.prechecks import check_at_least, check_output_file
 
-    # Bad files and flags fail before the model loads.
+    # Bad files, flags and devices fail before the model loads.
     check_output_file(cache, "--cache")
     check_at_least(max_new_tokens, 1, "--max-new-tokens")
+    placement(device, dtype, device_map)
     if schedule is not None:
         Schedule.load(schedule)
     chosen_task = load_task(task or [DEFAULT_TASK], aggregate=task_aggregate, **_task_options(join, chat, max_new_tokens))
 
     from colasearch.evaluator import Evaluator
-    from colasearch.loading import load_model
     from colasearch.objectives import MeasuredCost
 
-    language_model, tokenizer = load_model(model)
+    language_model, tokenizer = load(model, device, dtype, device_map)
     chosen = load_schedule_for(language_model, schedule, force)
     evaluator = Evaluator(language_model, tokenizer, chosen_task, search_size=search_size, heldout_size=heldout_size,
-                          seed=seed, cache_path=cache, force=force)
+                          seed=seed, cache_path=cache, force=force,
+                          prefix_cache_mb=prefix_cache_mb)
     measured = MeasuredCost(language_model).speedup(chosen) if measure and chosen is not None else None
     report = evaluation_report(evaluator, chosen, measured)
     if json_output:

@@ -12,6 +12,7 @@ import typer
 
 from colasearch.cli.app import app
 from colasearch.cli.output import JsonOption, QuietOption
+from colasearch.cli.options import DeviceOption, load, placement
 
 ScheduleArgument = Annotated[Path, typer.Argument(help="Schedule file (YAML, or its JSON export).")]
 OptionalModel = Annotated[
@@ -51,9 +52,10 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (checkpoint) or file (mergekit, json).")],
     export_format: Annotated[ExportFormat, typer.Option("--format", "-f", help="What to write.")] = ExportFormat.checkpoint,
     model: OptionalModel = None,
-    dtype: Annotated[Optional[str], typer.Option(help="mergekit only: the dtype line of the config.")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="checkpoint: the weights' dtype (float32, bfloat16, float16; default float32); mergekit: the dtype line of the config.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Export even if the model fingerprint differs.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Write the schedule as a checkpoint any runtime loads, a mergekit passthrough config, or JSON."""
     from colasearch.export import require_layer_level, write_json, write_mergekit
@@ -78,12 +80,12 @@ def export(
             written = write_mergekit(chosen, out, model=source, dtype=dtype)
     else:
         require_layer_level(chosen, "a checkpoint")  # before the model loads
+        placement(device, dtype or "float32")
         from transformers.utils import logging as hf_logging
 
         from colasearch.export import export_checkpoint
-        from colasearch.loading import load_model
 
-        language_model, tokenizer = load_model(_model_name(chosen, model))
+        language_model, tokenizer = load(_model_name(chosen, model), device, dtype or "float32")
         hf_logging.disable_progress_bar()  # stdout and stderr carry only the result and errors
         with _writing(out):
             written = export_checkpoint(language_model, chosen, out, tokenizer=tokenizer, force=force, overwrite=overwrite)

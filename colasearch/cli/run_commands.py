@@ -13,6 +13,7 @@ import typer
 from colasearch.cli.app import app
 from colasearch.cli.output import JsonOption, QuietOption, print_json
 from colasearch.console import stderr_console
+from colasearch.cli.options import DeviceMapOption, DeviceOption, DtypeOption, PrefixCacheOption, placement
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")]
 TaskOption = Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Task spec, e.g. builtin:capitals or jsonl:PATH (default: a built-in task). Repeat for one schedule across tasks, each SPEC or SPEC@WEIGHT (see --task-aggregate).")]
@@ -28,9 +29,9 @@ SearchMetricOption = Annotated[str, typer.Option("--search-metric", help="Metric
 OptionOption = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Searcher option KEY=VALUE (repeatable).")]
 SubBlocksOption = Annotated[bool, typer.Option("--sub-blocks/--no-sub-blocks", help="Allow skipping attention or MLP sub-blocks alone.")]
 RepeatsOption = Annotated[bool, typer.Option("--repeats/--no-repeats", help="Allow running a layer twice.")]
-WorkersOption = Annotated[int, typer.Option("--workers", help="Ray evaluation workers, each with a model replica; 0 runs without Ray.")]
+WorkersOption = Annotated[Optional[int], typer.Option("--workers", help="Ray evaluation workers, each with a model replica; 0 runs without Ray (default: one per GPU on a GPU machine, else 1).")]
 AddressOption = Annotated[Optional[str], typer.Option("--address", help="Join a Ray cluster ('auto' or ray://host:port) instead of starting a local one.")]
-GpusOption = Annotated[float, typer.Option("--gpus-per-worker", help="GPUs each Ray worker reserves.")]
+GpusOption = Annotated[Optional[float], typer.Option("--gpus-per-worker", help="GPUs each Ray worker reserves and loads its replica on (0.5: two replicas per GPU; default: 1 on a GPU machine, else 0).")]
 ParallelOption = Annotated[Optional[int], typer.Option("--parallel", help="Proposals outstanding at once (default: one per worker). For a fixed --parallel the result does not depend on --workers.")]
 MeasureOption = Annotated[bool, typer.Option("--measure/--no-measure", help="Time decode speed of the results.")]
 
@@ -81,14 +82,18 @@ def run(
     split_seed: SplitSeedOption = 0,
     search_metric: SearchMetricOption = "primary",
     measure: MeasureOption = True,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
     address: AddressOption = None,
-    gpus_per_worker: GpusOption = 0.0,
+    gpus_per_worker: GpusOption = None,
     parallel: ParallelOption = None,
     speculative_prompts: Annotated[int, typer.Option("--speculative-prompts", help="With --objective speculative: prompts per split on which each draft's acceptance is measured.")] = 8,
     draft_tokens: Annotated[int, typer.Option("--draft-tokens", help="With --objective speculative: tokens drafted per verify step.")] = 4,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    device_map: DeviceMapOption = None,
+    prefix_cache_mb: PrefixCacheOption = None,
 ) -> None:
     """Search for the best schedule at a speed target and write it with its held-out numbers.
 
@@ -101,7 +106,7 @@ def run(
 
     from colasearch.search.session import (
         DEFAULT_BUDGET, Candidate, RunContext, check_run_options, default_out, deployable, open_executor, parse_options,
-        search_with,
+        ray_workers, search_with,
     )
     from colasearch.searchers.base import SearcherError, searcher_class
     from colasearch.tasks import DEFAULT_TASK
@@ -113,6 +118,7 @@ def run(
     tasks = task or [DEFAULT_TASK]
     task = task_spec(tasks, task_aggregate)
     check_run_options(searcher, budget, target_speedup, objective)
+    workers, gpus_per_worker = ray_workers(placement(device, dtype, device_map), workers, gpus_per_worker)
     baseline_names = [name.strip() for name in baselines.split(",") if name.strip()]
     for name in baseline_names:
         searcher_class(name)
@@ -133,8 +139,11 @@ def run(
         raise SearcherError(f"--speculative-prompts must be >= 1 and --draft-tokens in 1..32, got "
                             f"{speculative_prompts} and {draft_tokens}")
     evaluator_options = {"speculative_prompts": speculative_prompts, "draft_tokens": draft_tokens} if speculative else {}
+    if prefix_cache_mb is not None:
+        evaluator_options["prefix_cache_mb"] = prefix_cache_mb
     context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path,
-                              search_metric=search_metric, **evaluator_options)
+                              search_metric=search_metric, device=device, dtype=dtype, device_map=device_map,
+                              **evaluator_options)
     # No spinner here: a first load converts a GGUF file under its own progress bar.
     console.print(f"loaded {model} and {context.task.name}: {time.perf_counter() - started:.0f}s")
     context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
@@ -296,6 +305,10 @@ def compare(
     measure: MeasureOption = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    device_map: DeviceMapOption = None,
+    prefix_cache_mb: PrefixCacheOption = None,
 ) -> None:
     """Several searchers at the same budget and target: held-out quality, evaluations, wall time, Pareto PNG."""
     from rich.console import Console
@@ -318,7 +331,10 @@ def compare(
         from colasearch.errors import ColasearchError
 
         raise ColasearchError("--searchers names a searcher twice")
-    context = RunContext.load(model, task, search_size, heldout_size, split_seed, search_metric=search_metric)
+    placement(device, dtype, device_map)
+    cache_option = {} if prefix_cache_mb is None else {"prefix_cache_mb": prefix_cache_mb}
+    context = RunContext.load(model, task, search_size, heldout_size, split_seed, search_metric=search_metric,
+                              device=device, dtype=dtype, device_map=device_map, **cache_option)
     context.space(target_speedup, sub_blocks=sub_blocks)
     metric = context.metric
     full = _finish(context, Candidate("full", None, context.evaluator.evaluate(None, "search")), False)

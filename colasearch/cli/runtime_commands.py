@@ -9,6 +9,7 @@ import typer
 
 from colasearch.cli.app import app
 from colasearch.cli.output import JsonOption, QuietOption, print_json
+from colasearch.cli.options import DeviceMapOption, DeviceOption, DtypeOption, load, placement
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")]
 ScheduleOption = Annotated[Optional[Path], typer.Option("--schedule", "-s", help="Schedule YAML to apply.")]
@@ -37,6 +38,9 @@ def generate(
     speculative: Annotated[bool, typer.Option(
         help="Lossless: the schedule drafts, the full model verifies; text identical to the full model's.")] = False,
     draft_tokens: Annotated[str, typer.Option(help="Tokens drafted per round with --speculative: an integer or 'adaptive'.")] = "4",
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    device_map: DeviceMapOption = None,
 ) -> None:
     """Greedy text from the model with the schedule applied; only the generated text goes to stdout."""
     from colasearch.cli.prechecks import check_at_least
@@ -50,16 +54,18 @@ def generate(
         Schedule.load(schedule)
     if speculative:
         _check_speculative_flags(schedule, draft_tokens)
-    from colasearch.loading import load_model
+    placement(device, dtype, device_map)
     from colasearch.runtime import greedy_generate, scheduled
 
-    language_model, tokenizer = load_model(model)
+    language_model, tokenizer = load(model, device, dtype, device_map)
     chosen = load_schedule_for(language_model, schedule, force)
     if chat and tokenizer.chat_template:
         text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
     else:
         text = prompt
-    encoded = tokenizer(text, return_tensors="pt")
+    from colasearch.devices import model_device
+
+    encoded = tokenizer(text, return_tensors="pt").to(model_device(language_model))
     if speculative:
         output = _speculative_output(language_model, chosen, encoded, max_new_tokens, draft_tokens, force)
     else:
@@ -99,6 +105,9 @@ def bench(
     force: ForceOption = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    device_map: DeviceMapOption = None,
 ) -> None:
     """Decode tokens/s of the full model and the schedule; measured speedup next to the ideal ratio."""
     from rich.console import Console
@@ -106,12 +115,12 @@ def bench(
 
     from colasearch.benchmark import compare_decode_speed, device_name
     from colasearch.errors import ColasearchError
-    from colasearch.loading import load_model
     from colasearch.schedule import Schedule
 
     from colasearch.cli.prechecks import check_at_least
 
     Schedule.load(schedule)
+    placement(device, dtype, device_map)
     try:
         sizes = tuple(int(size) for size in batch_sizes.split(","))
     except ValueError:
@@ -120,7 +129,7 @@ def bench(
         raise ColasearchError(f"--batch-sizes must all be at least 1, got {batch_sizes[:60]!r}")
     check_at_least(new_tokens, 1, "--new-tokens")
     check_at_least(repeats, 1, "--repeats")
-    language_model, _ = load_model(model)
+    language_model, _ = load(model, device, dtype, device_map)
     chosen = load_schedule_for(language_model, schedule, force)
     rows = compare_decode_speed(language_model, chosen, sizes, new_tokens=new_tokens, repeats=repeats, force=force)
     if json_output:

@@ -31,15 +31,39 @@ class EvaluatorSpec:
     # Further Evaluator keyword options as sorted (name, value) pairs (e.g. speculative_prompts, draft_tokens),
     # so a worker's results carry the same ``extra`` entries as an in-process evaluation.
     options: tuple[tuple[str, object], ...] = ()
+    # Where the replica goes, as the driver resolved it. With ``gpus > 0`` the device is the GPU Ray
+    # assigned to this worker instead, whatever ``device`` says.
+    device: str = "cpu"
+    dtype: str = "float32"
+    device_map: str | None = None
+    gpus: float = 0.0
 
     def __call__(self):
         from colasearch.evaluator import Evaluator
         from colasearch.loading import load_model
         from colasearch.tasks import load_task
 
-        model, tokenizer = load_model(self.model)
+        device = assigned_gpu_device() if self.gpus > 0 else self.device
+        model, tokenizer = load_model(self.model, dtype=self.dtype, device=device, device_map=self.device_map)
         return Evaluator(model, tokenizer, load_task(self.task), search_size=self.search_size,
                          heldout_size=self.heldout_size, seed=self.seed, **dict(self.options))
+
+
+def assigned_gpu_device(gpu_ids: list | None = None) -> str:
+    """The device of a Ray worker that reserved GPUs. Ray narrows CUDA_VISIBLE_DEVICES to the worker's own
+    GPUs, so they are ``cuda:0`` onward here. A worker given a GPU that torch cannot see fails: a replica
+    silently on the CPU would make the whole search crawl while the GPU sits idle."""
+    import torch
+
+    if gpu_ids is None:
+        import ray
+
+        gpu_ids = ray.get_gpu_ids()
+    if not gpu_ids or not torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        raise ColasearchError(f"a Ray worker was given GPU(s) {list(gpu_ids) or 'none'} but torch {torch.__version__} "
+                              f"sees no CUDA device (CUDA_VISIBLE_DEVICES={visible!r}); it will not fall back to the CPU")
+    return "cuda:0"
 
 
 class _EvaluatorWorker:
@@ -47,9 +71,20 @@ class _EvaluatorWorker:
         import torch
 
         torch.set_num_threads(max(1, threads))
-        self.evaluator = factory()
+        # A failure to build the evaluator (no GPU, model missing) is kept and reported by ``ready``, so the
+        # driver shows its message instead of retrying a worker that can never start.
+        self.startup_error = None
+        try:
+            self.evaluator = factory()
+        except Exception as error:  # noqa: BLE001 - reported to the driver as one line
+            self.startup_error = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+
+    def ready(self) -> str | None:
+        return self.startup_error
 
     def evaluate(self, schedule: Schedule | None, split: str, items: int | None = None) -> EvalResult:
+        if self.startup_error:
+            raise RuntimeError(self.startup_error)
         if items is None:
             return self.evaluator.evaluate(schedule, split=split)
         return self.evaluator.evaluate(schedule, split=split, items=items)
@@ -65,7 +100,15 @@ class RayExecutor(Executor):
 
         if workers < 1:
             raise ColasearchError(f"a Ray executor needs at least one worker, got {workers}")
-        total_cpus = int(ray.cluster_resources().get("CPU", 1))
+        resources = ray.cluster_resources()
+        total_cpus = int(resources.get("CPU", 1))
+        if gpus_per_worker < 0:
+            raise ColasearchError(f"--gpus-per-worker must be >= 0, got {gpus_per_worker:g}")
+        # Ray would wait forever for GPUs the cluster does not have; say so instead.
+        needed, present = workers * gpus_per_worker, resources.get("GPU", 0.0)
+        if needed > present + 1e-9:
+            raise ColasearchError(f"{workers} worker(s) x {gpus_per_worker:g} GPU need {needed:g} GPUs; the Ray cluster "
+                                  f"has {present:g}")
         self._cpus = cpus_per_worker if cpus_per_worker is not None else max(1, total_cpus // workers)
         self._actor_class = ray.remote(num_cpus=self._cpus, num_gpus=gpus_per_worker)(_EvaluatorWorker)
         self._factory = factory
@@ -78,9 +121,23 @@ class RayExecutor(Executor):
         self._queue: deque[tuple[Schedule, int | None, int]] = deque()
         self._running: dict = {}
         self.retried = 0
+        self._check_started(self.actors)
 
     def _spawn(self):
         return self._actor_class.remote(self._factory, self._threads)
+
+    def _check_started(self, actors) -> None:
+        """Wait until every worker built its evaluator; a worker that cannot (e.g. no GPU) stops the run."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        try:
+            errors = [error for error in ray.get([actor.ready.remote() for actor in actors]) if error]
+        except RayActorError as error:
+            errors = [f"a worker died while starting: {str(error).strip().splitlines()[0]}"]
+        if errors:
+            self.close()
+            raise ColasearchError(f"Ray worker failed to start: {errors[0]}")
 
     def submit(self, schedule: Schedule, items: int | None = None) -> None:
         self._queue.append((schedule, items, 0))

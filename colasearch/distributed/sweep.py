@@ -33,6 +33,12 @@ class SweepConfig(BaseModel):
     measure: bool = True
     workers_per_cell: int = Field(default=0, ge=0)
     cpus_per_cell: float = Field(default=1.0, gt=0)
+    # Each cell's placement, as ``colasearch run`` takes it; a cell on a GPU reserves ``gpus_per_cell`` in Ray
+    # (0.5: two cells share a GPU), and Ray shows it only the GPUs it reserved.
+    device: str = "auto"
+    dtype: str = "auto"
+    device_map: str | None = None
+    gpus_per_cell: float = Field(default=0.0, ge=0)
     extra_args: tuple[str, ...] = ()
 
     @classmethod
@@ -64,6 +70,8 @@ class Cell(BaseModel):
                 "--search-size", str(config.search_size), "--heldout-size", str(config.heldout_size),
                 "--baselines", config.baselines, "--measure" if config.measure else "--no-measure",
                 "--workers", str(config.workers_per_cell), "--out", str(out_dir / f"{self.name}.yaml"),
+                "--device", config.device, "--dtype", config.dtype,
+                *(["--device-map", config.device_map] if config.device_map else []),
                 "--resume", *config.extra_args]
 
 
@@ -116,7 +124,10 @@ def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) ->
     errors: dict[str, str] = {}
     if todo:
         init_ray(address)
-        remote = ray.remote(num_cpus=config.cpus_per_cell, max_retries=2)(run_cell)
+        present = ray.cluster_resources().get("GPU", 0.0)
+        if config.gpus_per_cell > present:
+            raise ColasearchError(f"gpus_per_cell {config.gpus_per_cell:g} but the Ray cluster has {present:g} GPUs")
+        remote = ray.remote(num_cpus=config.cpus_per_cell, num_gpus=config.gpus_per_cell, max_retries=2)(run_cell)
         references = {remote.remote(cell.argv(config, out_dir)): cell for cell in todo}
         pending = list(references)
         while pending:

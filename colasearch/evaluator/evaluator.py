@@ -13,6 +13,7 @@ from time import perf_counter
 import torch
 
 from colasearch.cost import CostModel
+from colasearch.devices import default_cache_bytes
 from colasearch.errors import TaskError
 from colasearch.evaluator.forward import ChainRunner, PackedBatch, fast_path_supported
 from colasearch.evaluator.prefix_cache import PrefixCache, entry_key
@@ -56,7 +57,7 @@ class Evaluator:
     """
 
     def __init__(self, model, tokenizer, task: Task, search_size: int = 64, heldout_size: int = 200, seed: int = 0,
-                 cache_path: Path | None = None, prefix_cache_mb: int = 512, batch_tokens: int = DEFAULT_BATCH_TOKENS,
+                 cache_path: Path | None = None, prefix_cache_mb: int | None = None, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                  measured_cost=None, force: bool = False, speculative_prompts: int = 0, draft_tokens: int = 4,
                  draft_new_tokens: int = 16, expert_skip_items: int = 16, dense_kl: bool = False):
         if speculative_prompts < 0 or draft_tokens < 1 or draft_new_tokens < 1 or expert_skip_items < 0:
@@ -89,7 +90,8 @@ class Evaluator:
             self.task_key += "|kl"
         self._expert_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self.results = ResultCache(cache_path)
-        self.prefix_cache = PrefixCache(prefix_cache_mb * 2**20)
+        # Sized against the model's device: 512 MB fixed gave 295 evictions in 30 evaluations of a 2048-wide model.
+        self.prefix_cache = PrefixCache(default_cache_bytes(model) if prefix_cache_mb is None else prefix_cache_mb * 2**20)
         self.batch_tokens = batch_tokens
         self.fast = isinstance(task, ScoringTask) and fast_path_supported(model)
         self.runner = ChainRunner(model) if self.fast else None

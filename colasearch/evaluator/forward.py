@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from colasearch.devices import model_device, model_dtype
 from colasearch.fingerprint import text_config
 from colasearch.runtime import PRENORM_FAMILIES, ScheduledEntry, assign_cache_slots, decoder_of, family_of
 from colasearch.schedule import LayerEntry, Schedule
@@ -76,8 +77,10 @@ class ChainRunner:
             # Families without per-layer types (Mistral) slide every layer when a window is set.
             self.windows = [sliding] * len(self.layers)
         self.head = model.get_output_embeddings()
-        self.device = next(model.parameters()).device
-        self.dtype = next(model.parameters()).dtype
+        # Inputs go to the embeddings' device; on a split model (device_map) accelerate's hooks move the
+        # hidden states from layer to layer, and what reads the last layer's output follows it there.
+        self.device = model_device(model)
+        self.dtype = model_dtype(model)
         self.pad_id = 0
 
     @property
@@ -141,7 +144,8 @@ class ChainRunner:
     @torch.no_grad()
     def final_states(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         """Normed hidden states at the scored positions only: the head runs nowhere else."""
-        picked = hidden[batch.rows[:, 0], batch.rows[:, 1]]
+        rows = batch.rows.to(hidden.device)
+        picked = hidden[rows[:, 0], rows[:, 1]]
         return self.decoder.norm(picked)
 
     @torch.no_grad()
@@ -150,7 +154,7 @@ class ChainRunner:
         for start in range(0, states.shape[0], HEAD_CHUNK_ROWS):
             stop = start + HEAD_CHUNK_ROWS
             logprobs = torch.log_softmax(self.head(states[start:stop]).float(), dim=-1)
-            logprob_parts.append(logprobs.gather(1, batch.targets[start:stop, None])[:, 0])
+            logprob_parts.append(logprobs.gather(1, batch.targets[start:stop, None].to(logprobs.device))[:, 0])
             argmax_parts.append(logprobs.argmax(-1))
             if reference is not None:
                 full = torch.log_softmax(self.head(reference[start:stop]).float(), dim=-1)

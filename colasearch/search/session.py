@@ -67,30 +67,37 @@ class RunContext:
     evaluator_options: dict = field(default_factory=dict)
     # What the searchers optimize on the search split; reports always use the task's primary metric.
     search_metric: str | None = None
+    # Where the model runs (colasearch.devices.Placement); Ray workers load their replicas the same way.
+    placement: object = None
 
     @classmethod
     def load(cls, model_name: str, task_spec: str | list[str], search_size: int = 64, heldout_size: int = 200,
              split_seed: int = 0, cache_path: Path | None = None, search_metric: str | None = None,
-             task_aggregate: str = "mean", **evaluator_options) -> RunContext:
+             task_aggregate: str = "mean", device: str = "auto", dtype: str = "auto", device_map: str | None = None,
+             **evaluator_options) -> RunContext:
         """``evaluator_options`` go to every :class:`~colasearch.evaluator.Evaluator` of the run; with
         ``speculative_prompts > 0`` results carry the draft acceptance the ``speculative`` objective reads.
-        A list of task specs is one composite task (``task_aggregate``: mean or min)."""
+        A list of task specs is one composite task (``task_aggregate``: mean or min).
+        ``device``, ``dtype`` and ``device_map`` as :func:`colasearch.devices.resolve_placement` takes them."""
+        from colasearch.devices import resolve_placement
         from colasearch.evaluator import Evaluator
         from colasearch.loading import load_model
         from colasearch.tasks import load_task
         from colasearch.tasks.composite import task_spec as single_spec
 
+        placement = resolve_placement(device, dtype, device_map)
         if not isinstance(task_spec, str):
             task_spec = single_spec(list(task_spec), task_aggregate)
         task = load_task(task_spec)
         metric = resolve_search_metric(task, search_metric)
         if metric in DENSE_METRICS:
             evaluator_options["dense_kl"] = True  # Ray workers build their evaluators from the same options
-        model, tokenizer = load_model(model_name)
+        model, tokenizer = load_model(model_name, dtype=placement.dtype, device=str(placement.device),
+                                      device_map=placement.device_map)
         evaluator = Evaluator(model, tokenizer, task, search_size=search_size, heldout_size=heldout_size,
                               seed=split_seed, cache_path=cache_path, **evaluator_options)
         return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec,
-                   dict(evaluator_options), metric)
+                   dict(evaluator_options), metric, placement)
 
     def fresh_evaluator(self, cache_path: Path | None = None):
         """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
@@ -202,9 +209,26 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
     return outcome, objective
 
 
+def ray_workers(placement, workers: int | None, gpus_per_worker: float | None) -> tuple[int, float]:
+    """``(workers, gpus_per_worker)`` with the defaults filled in from this machine's GPUs.
+
+    On CUDA each worker defaults to one GPU (a split model, ``device_map``: all of them) and the count to
+    as many workers as the GPUs hold; on the CPU one worker with no GPU, as before.
+    """
+    from colasearch.devices import cuda_count
+
+    gpus = cuda_count() if placement is not None and placement.device.type == "cuda" else 0
+    if gpus_per_worker is None:
+        gpus_per_worker = (float(gpus) if placement.device_map else 1.0) if gpus else 0.0
+    if workers is None:
+        workers = max(1, int(gpus / gpus_per_worker + 1e-9)) if gpus and gpus_per_worker > 0 else 1
+    return workers, gpus_per_worker
+
+
 def open_executor(context: RunContext, workers: int, address: str | None = None, gpus_per_worker: float = 0.0,
                   window: int = 1):
-    """``workers=0`` evaluates in this process; otherwise Ray actors, each with its own model replica."""
+    """``workers=0`` evaluates in this process; otherwise Ray actors, each with its own model replica
+    placed like the context's (on the GPU Ray assigns it when ``gpus_per_worker > 0``)."""
     if workers < 0:
         raise ColasearchError(f"--workers must be 0 (no Ray) or more, got {workers}")
     if workers == 0:
@@ -212,8 +236,12 @@ def open_executor(context: RunContext, workers: int, address: str | None = None,
     from colasearch.distributed import EvaluatorSpec, RayExecutor, init_ray
 
     init_ray(address)
+    placement = context.placement
+    where = {} if placement is None else {"device": str(placement.device), "dtype": placement.dtype_name,
+                                          "device_map": placement.device_map}
     spec = EvaluatorSpec(context.model_name, context.task_spec, context.search_size, context.heldout_size,
-                         context.split_seed, options=tuple(sorted(context.evaluator_options.items())))
+                         context.split_seed, options=tuple(sorted(context.evaluator_options.items())),
+                         gpus=gpus_per_worker, **where)
     return RayExecutor(spec, workers, gpus_per_worker=gpus_per_worker)
 
 
