@@ -1,8 +1,10 @@
 """Optuna samplers over keep/skip choices per layer (or sub-block), with optional repeats.
 
-TPE and GP maximize the objective's quality with the speed target as a constraint
-(``Trial.set_constraint``); NSGA-II keeps quality and ideal speedup as two objectives, the target again
-a constraint. A proposal that cannot meet the target is known from the cost model alone, so it is
+TPE and GP maximize the objective's quality with the speed target as a constraint; NSGA-II keeps
+quality and ideal speedup as two objectives, the target again a constraint. The constraint value
+(the shortfall from the target, 0 when reached) is stored as the trial's user attribute
+``constraint`` and handed to the sampler the way the installed Optuna supports: ``Trial.set_constraint``
+on Optuna 5 (where the samplers' ``constraints_func`` is deprecated), ``constraints_func`` on Optuna 4. A proposal that cannot meet the target is known from the cost model alone, so it is
 told to the study as infeasible without spending an evaluation. The searcher's study lives in
 memory; the run loop's study (journal file or RDB) is the durable record, and a resumed run replays
 it through here, which rebuilds the same sampler state.
@@ -21,6 +23,19 @@ from colasearch.searchers.random_search import RandomSearcher
 
 SAMPLERS = ("tpe", "gp", "nsga2")
 _CONSTRAINT_KEY = "speed_target_shortfall"
+CONSTRAINT_ATTR = "constraint"
+# Optuna 5 added Trial.set_constraint and deprecated the samplers' constraints_func; Optuna 4 has only the latter.
+_HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
+
+
+def _constraints_from_user_attr(trial: optuna.trial.FrozenTrial) -> tuple[float]:
+    return (trial.user_attrs.get(CONSTRAINT_ATTR, 0.0),)
+
+
+def _set_constraint(trial: optuna.trial.Trial, shortfall: float) -> None:
+    trial.set_user_attr(CONSTRAINT_ATTR, shortfall)
+    if _HAS_SET_CONSTRAINT:
+        trial.set_constraint(_CONSTRAINT_KEY, shortfall)
 
 
 class OptunaSearcher(BaseSearcher):
@@ -34,17 +49,18 @@ class OptunaSearcher(BaseSearcher):
         self.sampler_name = sampler
         self.max_infeasible_tries = max_infeasible_tries
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        constraints = {} if _HAS_SET_CONSTRAINT else {"constraints_func": _constraints_from_user_attr}
         if sampler == "tpe":
             made = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials,
-                                              multivariate=True, group=False)
+                                              multivariate=True, group=False, **constraints)
             directions = ["maximize"]
         elif sampler == "gp":
             if importlib.util.find_spec("scipy") is None:
                 raise SearcherError("optuna: the gp sampler needs scipy (pip install scipy)")
-            made = optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials)
+            made = optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup_trials, **constraints)
             directions = ["maximize"]
         else:
-            made = optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+            made = optuna.samplers.NSGAIISampler(seed=seed, population_size=8, **constraints)
             directions = ["maximize", "maximize"]
         self.study = optuna.create_study(directions=directions, sampler=made)
         # Start from random skip sets that just reach the target, not coin flips per unit (which skip
@@ -86,12 +102,12 @@ class OptunaSearcher(BaseSearcher):
             if schedule is None or not self.space.meets_target(schedule):
                 # Known infeasible from the cost model: tell it as such and never evaluate it.
                 shortfall = self.space.shortfall(tuple(schedule.layers)) if schedule is not None else 1.0
-                trial.set_constraint(_CONSTRAINT_KEY, max(shortfall, 1e-6))
+                _set_constraint(trial, max(shortfall, 1e-6))
                 floor = -1e9
                 self.study.tell(trial, self._values(floor, schedule) if schedule is not None else
                                 (floor if self.sampler_name != "nsga2" else (floor, 1.0)))
                 continue
-            trial.set_constraint(_CONSTRAINT_KEY, 0.0)
+            _set_constraint(trial, 0.0)
             waiting = self._trials.setdefault(schedule.key, [])
             waiting.append(trial)
             if len(waiting) == 1:

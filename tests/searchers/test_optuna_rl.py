@@ -1,8 +1,10 @@
+import warnings
+
 import pytest
 
 from colasearch.search import InProcessExecutor, run_search
 from colasearch.searchers.base import SearcherError, make_searcher
-from colasearch.searchers.optuna_search import OptunaSearcher
+from colasearch.searchers.optuna_search import OptunaSearcher, _set_constraint as set_constraint
 from colasearch.searchers.rl import RLSearcher
 
 
@@ -15,10 +17,29 @@ def test_optuna_samplers_only_spend_evaluations_on_schedules_that_reach_the_targ
     assert all(space.meets_target(schedule) for schedule, _ in outcome.records)
     # Infeasible proposals are told to the study as constraint violations, not evaluated.
     trials = searcher.study.trials
-    violations = [trial for trial in trials if trial.system_attrs["constraints:speed_target_shortfall"] > 0]
+    violations = [trial for trial in trials if trial.user_attrs["constraint"] > 0]
     assert all(trial.values[0] <= -1e8 for trial in violations)
     feasible = {tuple(sorted(trial.params.items())) for trial in trials if trial not in violations}
     assert len(feasible) == 8  # each distinct feasible proposal is one evaluation; repeats are answered from cache
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "gp", "nsga2"])
+def test_optuna_constraint_reaches_the_study_without_deprecation_warnings(sampler, planted):
+    """Optuna 4 (constraints_func reading the user attr) and 5 (Trial.set_constraint) alike."""
+    space, _, objective = planted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        searcher = OptunaSearcher(space, objective, seed=0, sampler=sampler, startup_trials=0)
+        study = searcher.study
+        values = {"infeasible": 100.0, "feasible": 1.0}
+        for label, shortfall in (("infeasible", 0.3), ("feasible", 0.0)):
+            trial = study.ask()
+            set_constraint(trial, shortfall)
+            value = values[label]
+            study.tell(trial, value if sampler != "nsga2" else (value, 1.0))
+    best = study.best_trial if sampler != "nsga2" else study.best_trials[0]
+    assert best.values[0] == 1.0  # the better-valued trial is infeasible, so it is not the best
+    assert [trial.user_attrs["constraint"] for trial in study.trials] == [0.3, 0.0]
 
 
 def test_optuna_unknown_sampler(planted):
