@@ -219,6 +219,7 @@ _BUILTIN = {
     "frontier": "colasearch.searchers.frontier:FrontierSearcher",
     "unified": "colasearch.searchers.unified:UnifiedSearcher",
     "greedy": "colasearch.searchers.greedy:GreedySearcher",
+    "gromov": "colasearch.searchers.gromov:GromovSearcher",
     "random": "colasearch.searchers.random_search:RandomSearcher",
 }
 
@@ -262,7 +263,7 @@ class _Registry(dict):
 
 
 SEARCHERS = _Registry()
-BASELINES = ("unified", "greedy", "random")
+BASELINES = ("unified", "greedy", "gromov", "random")
 
 
 def register_searcher(cls: type[BaseSearcher]) -> type[BaseSearcher]:

@@ -51,7 +51,7 @@ def _finish(context, candidate, measure: bool):
 def run(
     model: ModelOption = "smollm2-135m",
     task: TaskOption = None,
-    searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: mcts, optuna, rl, frontier, unified, greedy, random or a plug-in.")] = "mcts",
+    searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: mcts, optuna, rl, frontier, unified, greedy, gromov, random or a plug-in.")] = "mcts",
     budget: BudgetOption = None,
     target_speedup: TargetOption = 1.25,
     seed: SeedOption = 0,
@@ -264,7 +264,7 @@ def compare(
     budget = DEFAULT_BUDGET if budget is None else budget
     task = task or DEFAULT_TASK
     names = [name.strip() for name in searchers.split(",") if name.strip()] or \
-        ["mcts", "optuna", "rl", "frontier", "unified", "greedy", "random"]
+        ["mcts", "optuna", "rl", "frontier", "unified", "greedy", "gromov", "random"]
     for name in names:
         check_run_options(name, budget, target_speedup, objective)
     if len(set(names)) != len(names):
