@@ -20,6 +20,7 @@ from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 from colasearch.searchers.base import BaseSearcher, SearcherError
 from colasearch.searchers.random_search import RandomSearcher
+from colasearch.searchers.warm_start import init_schedules, repeated_layers, skipped_units
 
 SAMPLERS = ("tpe", "gp", "nsga2")
 _CONSTRAINT_KEY = "speed_target_shortfall"
@@ -63,17 +64,43 @@ class OptunaSearcher(BaseSearcher):
             made = optuna.samplers.NSGAIISampler(seed=seed, population_size=8, **constraints)
             directions = ["maximize", "maximize"]
         self.study = optuna.create_study(directions=directions, sampler=made)
-        # Start from random skip sets that just reach the target, not coin flips per unit (which skip
-        # half the model): the model-based phase then learns around the target cost.
-        starter = RandomSearcher(space, objective, seed=seed)
-        for _ in range(startup_trials):
-            kept = _kept_units(starter.sample(), space)
-            params = {f"skip_{layer}_{run}": (layer, run) not in kept for layer, run in space.units}
-            if space.repeats:
-                params.update({f"repeat_{layer}": False for layer in range(space.num_layers)})
-            self.study.enqueue_trial(params)
+        self.startup_trials = startup_trials
         self._trials: dict[str, list[optuna.trial.Trial]] = {}
+        self._started = False
         self._exhausted = False
+
+    # -- the first trials ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Enqueue the first trials; runs once, after the run loop has set the prior and warm starts.
+
+        Warm-start schedules come first. Then, with a prior, the one-shot importance schedule (skip
+        least important first until the target) and its one-swap neighbours (one skipped unit kept,
+        one kept unit skipped instead), the likeliest swaps first: the model-based phase starts around
+        what one forward pass already says. Without a prior, random skip sets that just reach the
+        target, not coin flips per unit (which would skip half the model).
+        """
+        self._started = True
+        for schedule in init_schedules(self):
+            self._enqueue(skipped_units(schedule, self.space), repeated_layers(schedule))
+        prior = getattr(self, "prior", None)
+        if prior is not None:
+            greedy = _greedy_skips(self.space, prior)
+            self._enqueue(greedy)
+            for skipped in _swap_neighbours(self.space, prior, greedy)[: max(self.startup_trials - 1, 0)]:
+                self._enqueue(skipped)
+            return
+        starter = RandomSearcher(self.space, self.objective, seed=self.seed)
+        for _ in range(self.startup_trials):
+            kept = _kept_units(starter.sample(), self.space)
+            self._enqueue([unit for unit in self.space.units if unit not in kept])
+
+    def _enqueue(self, skipped, repeated=()) -> None:
+        skipped, repeated = set(skipped), set(repeated)
+        params = {f"skip_{layer}_{run}": (layer, run) in skipped for layer, run in self.space.units}
+        if self.space.repeats:
+            params.update({f"repeat_{layer}": layer in repeated for layer in range(self.space.num_layers)})
+        self.study.enqueue_trial(params)
 
     def _suggest(self, trial: optuna.trial.Trial) -> Schedule | None:
         skipped, repeated = [], []
@@ -93,6 +120,8 @@ class OptunaSearcher(BaseSearcher):
         return quality if self.sampler_name != "nsga2" else (quality, self.space.speedup(schedule))
 
     def ask(self, n: int = 1) -> list[Schedule]:
+        if not self._started:
+            self._start()
         proposals = []
         tries = 0
         while len(proposals) < n and tries < self.max_infeasible_tries:
@@ -134,3 +163,27 @@ def _kept_units(schedule: Schedule, space) -> set:
         else:
             kept.add((entry.layer, "all"))
     return kept
+
+
+def _greedy_skips(space, prior) -> list:
+    """Units skipped least important first until the target is met (ShortGPT's one-shot pruning)."""
+    skipped: list = []
+    for unit in sorted(space.units, key=lambda unit: (prior.of(unit), unit)):
+        if space.meets_target(space.chain_skipping(skipped)):
+            break
+        skipped.append(unit)
+    return skipped
+
+
+def _swap_neighbours(space, prior, skipped: list) -> list[list]:
+    """Skip sets one swap away from ``skipped`` that still reach the target, the smallest loss of
+    prior importance first (the units at the boundary of the importance order)."""
+    kept = [unit for unit in space.units if unit not in skipped]
+    swaps = []
+    for back in skipped:
+        for out in kept:
+            candidate = [unit for unit in skipped if unit != back] + [out]
+            chain = space.chain_skipping(candidate)
+            if chain and space.length_ok(chain) and space.meets_target(chain):
+                swaps.append((prior.of(out) - prior.of(back), back, out, candidate))
+    return [candidate for *_, candidate in sorted(swaps)]
