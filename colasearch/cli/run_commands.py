@@ -74,6 +74,7 @@ def run(
     parallel: ParallelOption = None,
     speculative_prompts: Annotated[int, typer.Option("--speculative-prompts", help="With --objective speculative: prompts per split on which each draft's acceptance is measured.")] = 8,
     draft_tokens: Annotated[int, typer.Option("--draft-tokens", help="With --objective speculative: tokens drafted per verify step.")] = 4,
+    init: Annotated[Optional[list[Path]], typer.Option("--init", help="Schedule YAML to start the search from (repeatable): proposed first, checked against the model.")] = None,
 ) -> None:
     """Search for the best schedule at a speed target and write it with its held-out numbers.
 
@@ -100,6 +101,10 @@ def run(
     options = parse_options(option)
     space_options = {"sub_blocks": sub_blocks, "repeats": repeats}
     console = Console(stderr=True)
+    from colasearch.errors import ColasearchError
+    from colasearch.schedule import Schedule
+
+    init_schedules = [Schedule.load(path) for path in init or []]  # a malformed file fails before the model loads
 
     out = out or default_out(model, task, searcher, target_speedup)
     storage = storage or str(out.with_suffix(".journal"))
@@ -113,12 +118,17 @@ def run(
     context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path,
                               search_metric=search_metric, **evaluator_options)
     context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
+    for path, schedule in zip(init or [], init_schedules):
+        try:
+            schedule.check_fits(context.model)
+        except ColasearchError as error:
+            raise ColasearchError(f"--init {path}: {error}") from None
 
     window = parallel if parallel is not None else max(1, workers)
     with open_executor(context, workers, address, gpus_per_worker, window) as executor:
         outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective, storage,
                                                 resume, options, space_options, progress=True, executor=executor,
-                                                window=window)
+                                                window=window, init_schedules=init_schedules)
     if outcome.best is None or outcome.best_value == float("-inf"):
         raise SearcherError(f"{searcher} found no schedule reaching {target_speedup:g}x in {outcome.evaluations} "
                             "evaluations; raise --budget or lower --target-speedup")

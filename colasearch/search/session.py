@@ -160,9 +160,11 @@ class Candidate:
 def search_with(context: RunContext, searcher_name: str, budget: int, target_speedup: float, seed: int,
                 objective_name: str = "constrained", storage: str | Path | None = None, resume: bool = False,
                 options: dict | None = None, space_options: dict | None = None, progress: bool = False,
-                evaluator=None, executor=None, window: int = 1) -> tuple[SearchOutcome, object]:
+                evaluator=None, executor=None, window: int = 1,
+                init_schedules: list[Schedule] | None = None) -> tuple[SearchOutcome, object]:
     """Run one searcher to its budget. ``executor`` defaults to in-process evaluation with ``evaluator``;
-    a worker pool (e.g. Ray actors) is passed here instead."""
+    a worker pool (e.g. Ray actors) is passed here instead. ``init_schedules`` (``--init``) are what
+    the searcher starts from; they are part of the study's name, so a resume needs the same ones."""
     options = dict(options or {})
     evaluator = evaluator or context.evaluator
     objective = context.objective(objective_name, target_speedup)
@@ -173,8 +175,10 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
         raise SearcherError(f"searcher {searcher_name!r}: {error}") from None
     name = study_name(context.model_name, context.task.name, searcher_name, objective_name, target_speedup, seed,
                       f"{context.search_size}/{context.heldout_size}/{context.split_seed}",
-                      {**options, **(space_options or {}), **metric_option(context)})
+                      {**options, **(space_options or {}), **metric_option(context),
+                       **({"init": "+".join(schedule.key for schedule in init_schedules)} if init_schedules else {})})
     store = RunStore(storage, name, objective.directions, resume=resume)
+    searcher.init_schedules = tuple(init_schedules or ())
     stored_importance = store.attribute("expert_importance")
     if stored_importance is not None and hasattr(searcher, "use_importance"):
         searcher.use_importance(stored_importance)  # calibrated once per study, read back on resume
