@@ -76,6 +76,7 @@ class MCTSSearcher(BaseSearcher):
         self.root = _Node(space.full_chain(), None)
         self._results: dict[Chain, float] = {}  # per-chain result cache (transpositions share it)
         self._waiting: dict[Chain, list[_Node]] = {}
+        self._completions: dict[Chain, Chain] = {}
         self._scale: float | None = None
         self._low = math.inf
         self._high = -math.inf
@@ -243,8 +244,11 @@ class MCTSSearcher(BaseSearcher):
         return mean if mean > 0 else 1.0
 
     def _completion(self, chain: Chain):
-        project = getattr(self.space, "project", None)
-        return project(chain, getattr(self, "prior", None)) if project is not None else chain
+        """The chain the run loop will evaluate for ``chain``: its projection onto the target with the prior."""
+        if chain not in self._completions:
+            project = getattr(self.space, "project", None)
+            self._completions[chain] = project(chain, getattr(self, "prior", None)) if project is not None else chain
+        return self._completions[chain]
 
     # -- tree ------------------------------------------------------------------------------------
 

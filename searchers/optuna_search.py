@@ -1,7 +1,9 @@
 """Optuna samplers over keep/skip choices per layer (or sub-block), with optional repeats.
 
 TPE and GP maximize the objective's quality with the speed target as a constraint; NSGA-II keeps
-quality and ideal speedup as two objectives, the target again a constraint. The constraint value
+quality and ideal speedup as two objectives, the target again a constraint. The first trials are the warm-start schedules, then the one-shot importance schedule
+from the run's prior and its one-swap neighbours (random schedules on the target without a prior).
+The constraint value
 (the shortfall from the target, 0 when reached) is stored as the trial's user attribute
 ``constraint`` and handed to the sampler the way the installed Optuna supports: ``Trial.set_constraint``
 on Optuna 5 (where the samplers' ``constraints_func`` is deprecated), ``constraints_func`` on Optuna 4. A proposal that cannot meet the target is known from the cost model alone, so it is
