@@ -1,15 +1,17 @@
 """Optuna samplers over keep/skip choices per layer (or sub-block), with optional repeats.
 
 TPE and GP maximize the objective's quality with the speed target as a constraint; NSGA-II keeps
-quality and ideal speedup as two objectives, the target again a constraint. The first trials are the warm-start schedules, then the one-shot importance schedule
-from the run's prior and its one-swap neighbours (random schedules on the target without a prior).
-The constraint value
-(the shortfall from the target, 0 when reached) is stored as the trial's user attribute
-``constraint`` and handed to the sampler the way the installed Optuna supports: ``Trial.set_constraint``
-on Optuna 5 (where the samplers' ``constraints_func`` is deprecated), ``constraints_func`` on Optuna 4. A proposal that cannot meet the target is known from the cost model alone, so it is
-told to the study as infeasible without spending an evaluation. The searcher's study lives in
-memory; the run loop's study (journal file or RDB) is the durable record, and a resumed run replays
-it through here, which rebuilds the same sampler state.
+quality and ideal speedup as two objectives, the target again a constraint. The first trials are
+the warm-start schedules, then the one-shot importance schedule from the run's prior and its
+one-swap neighbours (random schedules on the target without a prior).
+
+The constraint value (the shortfall from the target, 0 when reached) is stored as the trial's user
+attribute ``constraint`` and handed to the sampler the way the installed Optuna supports:
+``Trial.set_constraint`` on Optuna 5 (where the samplers' ``constraints_func`` is deprecated),
+``constraints_func`` on Optuna 4. A proposal that cannot meet the target is known from the cost
+model alone, so it is told to the study as infeasible without spending an evaluation. The
+searcher's study lives in memory; the run loop's study (journal file or RDB) is the durable record,
+and a resumed run replays it through here, which rebuilds the same sampler state.
 """
 
 from __future__ import annotations
