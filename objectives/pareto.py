@@ -11,6 +11,8 @@ from colasearch.results import EvalResult
 
 class ParetoObjective(QualityObjective):
     name: ClassVar[str] = "pareto"
+    # The scalar trades quality against cost, which differs between candidates: no item-subset race.
+    raceable: ClassVar[bool] = False
 
     def __init__(self, metric: str, direction: Direction = "maximize", target_speedup: float | None = None):
         super().__init__(metric, direction)

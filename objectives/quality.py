@@ -19,6 +19,8 @@ class QualityObjective(BaseObjective):
     """Maximize (or minimize) one quality metric; every schedule is feasible."""
 
     name: ClassVar[str] = "quality"
+    #: Candidates can race on item subsets: the scalar is the quality metric alone (where feasible).
+    raceable: ClassVar[bool] = True
 
     def __init__(self, metric: str, direction: Direction = "maximize"):
         if direction not in DIRECTIONS:

@@ -15,6 +15,8 @@ class ScalarizedObjective(QualityObjective):
     """One value, higher is better: oriented quality - lam * (1 / ideal speedup)."""
 
     name: ClassVar[str] = "scalarized"
+    # The scalar trades quality against cost, which differs between candidates: no item-subset race.
+    raceable: ClassVar[bool] = False
 
     def __init__(self, metric: str, direction: Direction = "maximize", lam: float | None = None,
                  target_speedup: float | None = None):

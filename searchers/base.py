@@ -122,6 +122,73 @@ class SearchSpace(BaseModel):
             return 0.0
         return max(0.0, self.cost_fraction(chain) - 1.0 / self.target_speedup) / needed
 
+    # -- projection onto the target cost --------------------------------------------------------
+
+    def project(self, chain: tuple[LayerEntry, ...], prior=None) -> tuple[LayerEntry, ...]:
+        """The chain moved onto the target cost, so that no evaluation goes to a schedule that cannot be chosen.
+
+        Too slow: the least important units (per unit of cost saved) are dropped until the target is met;
+        a repeated entry is dropped before the unit it repeats. Faster than needed: the most important
+        dropped units come back while the target still holds (skipping past the target only costs quality).
+        Without a prior every unit counts the same and cost alone decides. Order, repeats and sub-block
+        entries the searcher chose are otherwise kept.
+        """
+        chain = list(chain)
+        importance = prior.of if prior is not None else (lambda unit: 0.0)
+        while not self.meets_target(tuple(chain)):
+            position = self._cheapest_removal(chain, importance)
+            if position is None:
+                break
+            entry = chain[position]
+            if self.sub_blocks and entry.run == "all" and chain.count(entry) == 1:
+                # Drop the less valuable sub-block first; the other may go in a later step.
+                part = min(("attn", "mlp"), key=lambda run: self._value_per_cost((entry.layer, run), importance))
+                chain[position] = LayerEntry(layer=entry.layer, run="mlp" if part == "attn" else "attn")
+            else:
+                del chain[position]
+        for unit in sorted(self._dropped_units(chain), key=lambda unit: -self._value_per_cost(unit, importance)):
+            candidate = self._with_unit(chain, unit)
+            if self.meets_target(tuple(candidate)) and self.length_ok(tuple(candidate)):
+                chain = candidate
+        return tuple(chain)
+
+    def _value_per_cost(self, unit: Unit, importance) -> float:
+        return importance(unit) / max(self.unit_cost(unit), 1e-12)
+
+    def _cheapest_removal(self, chain: list[LayerEntry], importance) -> int | None:
+        """Index of the entry whose removal loses least importance per cost saved; later copies of a repeat first."""
+        seen: set[LayerEntry] = set()
+        best, best_key = None, None
+        for position, entry in enumerate(chain):
+            if entry.layer in self.protected_layers:
+                continue
+            repeat = entry in seen
+            seen.add(entry)
+            runs = ("attn", "mlp") if self.sub_blocks and entry.run == "all" and not repeat else (entry.run,)
+            value = min(self._value_per_cost((entry.layer, run), importance) for run in runs)
+            key = (not repeat, value, -position)
+            if best_key is None or key < best_key:
+                best, best_key = position, key
+        return best
+
+    def _dropped_units(self, chain: list[LayerEntry]) -> list[Unit]:
+        attention = {entry.layer for entry in chain if entry.runs_attention}
+        mlp = {entry.layer for entry in chain if entry.runs_mlp}
+        present = {"all": lambda layer: layer in attention or layer in mlp,
+                   "attn": lambda layer: layer in attention, "mlp": lambda layer: layer in mlp}
+        return [(layer, run) for layer, run in self.units if not present[run](layer)]
+
+    @staticmethod
+    def _with_unit(chain: list[LayerEntry], unit: Unit) -> list[LayerEntry]:
+        """``chain`` with a dropped unit back: a lone sub-block entry of its layer becomes whole, else a new
+        entry goes after the last entry of a lower layer (layer order where the chain keeps it)."""
+        layer, run = unit
+        for position, entry in enumerate(chain):
+            if entry.layer == layer and entry.run != "all" and entry.run != run:
+                return chain[:position] + [LayerEntry(layer=layer)] + chain[position + 1:]
+        position = max((index + 1 for index, entry in enumerate(chain) if entry.layer < layer), default=0)
+        return chain[:position] + [LayerEntry(layer=layer, run=run)] + chain[position:]
+
     def max_speedup(self) -> float:
         """The best ideal speedup the space allows, to refuse an impossible target up front."""
         shares = sorted((self.unit_cost(unit), unit) for unit in self.units)
@@ -149,6 +216,12 @@ class BaseSearcher(ABC):
     name: ClassVar[str]
     #: Baselines that construct their schedule rather than search for it.
     is_baseline: ClassVar[bool] = False
+    #: Set by the run loop before :meth:`prepare`: per-unit importance from one cheap pass (or None).
+    prior = None
+    #: Set by the run loop before :meth:`prepare`: schedules to start from (``--init``), proposed first.
+    init_schedules: tuple[Schedule, ...] = ()
+    #: Item-forwards :meth:`prepare` spent (calibration passes); the run loop counts them against the budget.
+    prepare_cost: int = 0
 
     def __init__(self, space: SearchSpace, objective, seed: int = 0, budget: int | None = None, **options: Any):
         if options:
@@ -217,6 +290,7 @@ _BUILTIN = {
     "optuna": "colasearch.searchers.optuna_search:OptunaSearcher",
     "rl": "colasearch.searchers.rl:RLSearcher",
     "frontier": "colasearch.searchers.frontier:FrontierSearcher",
+    "evolution": "colasearch.searchers.evolution:EvolutionSearcher",
     "unified": "colasearch.searchers.unified:UnifiedSearcher",
     "greedy": "colasearch.searchers.greedy:GreedySearcher",
     "gromov": "colasearch.searchers.gromov:GromovSearcher",

@@ -77,3 +77,17 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         Schedule.from_layers([0, 1]).save(path)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["s.yaml"]
+
+
+def test_model_name_is_portable(tmp_path, tiny_llama):
+    from colasearch.loading import portable_name
+
+    assert Schedule.from_layers([0, 1], model=tiny_llama).model.name == "tiny-llama"
+    tiny_llama._colasearch_name = str(tmp_path / "models" / "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf")
+    saved = Schedule.from_layers([0, 1], model=tiny_llama).save(tmp_path / "s.yaml").read_text()
+    assert Schedule.from_layers([0], model=tiny_llama, name="chosen").model.name == "chosen"  # explicit wins
+    assert "name: Qwen2.5-Coder-1.5B-Instruct-Q4_K_M\n" in saved and str(tmp_path) not in saved
+    (tmp_path / "my-model").mkdir()
+    assert portable_name(str(tmp_path / "my-model")) == "my-model"
+    assert [portable_name(name) for name in ("smollm2-135m", "Qwen/Qwen2.5-0.5B", None)] == \
+        ["smollm2-135m", "Qwen/Qwen2.5-0.5B", None]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -12,11 +14,28 @@ app = typer.Typer(
     help="Find, run and ship layer schedules (skip, repeat, reorder) for Hugging Face causal LMs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 
 
-COMMAND_MODULES = ("runtime_commands", "eval_commands", "run_commands", "export_commands", "sweep_commands")
+def _version(value: bool) -> None:
+    if value:
+        from colasearch import __version__
+
+        typer.echo(f"colasearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Find, run and ship layer schedules (skip, repeat, reorder) for Hugging Face causal LMs."""
+
+
+COMMAND_MODULES = ("runtime_commands", "eval_commands", "run_commands", "export_commands", "sweep_commands",
+                   "cache_commands")
 
 
 def _register_commands() -> None:
@@ -45,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _register_commands()
     try:
-        app(args=argv, standalone_mode=True)
+        from colasearch.cli.project_config import project_defaults
+
+        defaults = project_defaults(typer.main.get_command(app))
+        app(args=argv, prog_name="colasearch", standalone_mode=True, default_map=defaults)
     except ColasearchError as error:
         fail(str(error))

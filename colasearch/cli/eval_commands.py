@@ -9,10 +9,13 @@ from typing import Annotated, Optional
 import typer
 
 from colasearch.cli.app import app
+from colasearch.cli.output import JsonOption, QuietOption
 from colasearch.cli.runtime_commands import ForceOption, ModelOption, ScheduleOption, load_schedule_for
 
-TaskOption = Annotated[Optional[str], typer.Option(
-    "--task", "-t", help="builtin:NAME, jsonl:PATH, text:PATH, fidelity:PATH or lm-eval:NAME (default: the built-in default).")]
+TaskOption = Annotated[Optional[list[str]], typer.Option(
+    "--task", "-t", help="builtin:NAME, jsonl:PATH, text:PATH, fidelity:PATH or lm-eval:NAME (default: the built-in default). Repeat for a composite task, each SPEC or SPEC@WEIGHT.")]
+TaskAggregateOption = Annotated[str, typer.Option(
+    "--task-aggregate", help="With several --task: mean (weighted) or min of each task's primary metric as a share of the full model's.")]
 
 
 def _task_options(join: str | None, chat: bool, max_new_tokens: int | None) -> dict:
@@ -79,6 +82,7 @@ def _print_report(report: dict, model_name: str) -> None:
 def eval_command(
     model: ModelOption = "smollm2-135m",
     task: TaskOption = None,
+    task_aggregate: TaskAggregateOption = "mean",
     schedule: ScheduleOption = None,
     search_size: Annotated[int, typer.Option(help="Items in the search split.")] = 64,
     heldout_size: Annotated[int, typer.Option(help="Items in the held-out split.")] = 200,
@@ -88,8 +92,9 @@ def eval_command(
     join: Annotated[Optional[str], typer.Option(help="Multiple choice: text between context and choice (escapes allowed).")] = None,
     chat: Annotated[bool, typer.Option(help="Generation: wrap prompts in the model's chat template.")] = False,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="Generation: tokens to decode.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    json_output: JsonOption = False,
     force: ForceOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Quality on both splits (held-out first), ideal and measured speedup, and cost."""
     from colasearch.schedule import Schedule
@@ -98,7 +103,7 @@ def eval_command(
     # Bad files fail before the model loads.
     if schedule is not None:
         Schedule.load(schedule)
-    chosen_task = load_task(task or DEFAULT_TASK, **_task_options(join, chat, max_new_tokens))
+    chosen_task = load_task(task or [DEFAULT_TASK], aggregate=task_aggregate, **_task_options(join, chat, max_new_tokens))
 
     from colasearch.evaluator import Evaluator
     from colasearch.loading import load_model

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from colasearch.cli.app import app
+from colasearch.cli.output import JsonOption, QuietOption
 
 ScheduleArgument = Annotated[Path, typer.Argument(help="Schedule file (YAML, or its JSON export).")]
 OptionalModel = Annotated[
@@ -101,6 +102,8 @@ def show(
     model: Annotated[
         Optional[str], typer.Option("--model", "-m", help="Compute the ideal speedup on this model when the file has none.")
     ] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """The chain (layers run, skipped, repeated, sub-blocks) and the metrics of a schedule.
 
@@ -132,7 +135,17 @@ def show(
         chosen.check_fits(language_model)
         costs = CostModel.from_model(language_model)
         ideal, num_layers = costs.ideal_speedup(chosen), costs.num_layers
-    render(chosen, num_layers=num_layers, ideal_speedup=ideal, title=schedule.name)
+    if json_output:
+        from colasearch.cli.output import print_json
+        from colasearch.show import summarize
+
+        summary = summarize(chosen, num_layers)
+        print_json({**chosen.to_dict(), "key": chosen.key, "ideal_speedup": ideal,
+                    "summary": {"num_layers": summary.num_layers, "skipped": summary.skipped,
+                                "repeated": summary.repeated, "sub_blocks": summary.sub_blocks,
+                                "reordered": summary.reordered}})
+    else:
+        render(chosen, num_layers=num_layers, ideal_speedup=ideal, title=schedule.name)
     if png is not None:
         with _writing(png):
             drawn = draw_png(chosen, png, num_layers=num_layers, title=schedule.name)

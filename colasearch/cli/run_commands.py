@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import tempfile
@@ -12,9 +13,12 @@ from typing import Annotated, Optional
 import typer
 
 from colasearch.cli.app import app
+from colasearch.cli.output import JsonOption, QuietOption, print_json
+from colasearch.console import stderr_console
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")]
-TaskOption = Annotated[Optional[str], typer.Option("--task", "-t", help="Task spec, e.g. builtin:capitals or jsonl:PATH (default: a built-in task).")]
+TaskOption = Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Task spec, e.g. builtin:capitals or jsonl:PATH (default: a built-in task). Repeat for one schedule across tasks, each SPEC or SPEC@WEIGHT (see --task-aggregate).")]
+TaskAggregateOption = Annotated[str, typer.Option("--task-aggregate", help="With several --task: mean (weighted by @WEIGHT) or min (the worst task) of each task's primary metric as a share of the full model's.")]
 BudgetOption = Annotated[Optional[int], typer.Option("--budget", "-b", help="Evaluations on the search split (default 100).")]
 TargetOption = Annotated[float, typer.Option("--target-speedup", help="Ideal speedup the schedule must reach. With --objective speculative it is the draft's ideal speedup (its cost), not a floor on the speculative speedup, which is maximized.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the searcher (splits use --split-seed).")]
@@ -37,6 +41,15 @@ def _fmt(value, digits: int = 4, suffix: str = "") -> str:
     return "-" if value is None else f"{value:.{digits}f}{suffix}"
 
 
+@contextlib.contextmanager
+def _phase(console, description: str):
+    """A spinner while a phase of seconds to minutes runs; then one line with the time it took."""
+    started = time.perf_counter()
+    with console.status(f"{description} ..."):
+        yield
+    console.print(f"{description}: {time.perf_counter() - started:.0f}s")
+
+
 def _finish(context, candidate, measure: bool):
     from colasearch.search.session import measured_speedup
 
@@ -51,6 +64,7 @@ def _finish(context, candidate, measure: bool):
 def run(
     model: ModelOption = "smollm2-135m",
     task: TaskOption = None,
+    task_aggregate: TaskAggregateOption = "mean",
     searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: mcts, optuna, rl, frontier, unified, greedy, gromov, random or a plug-in.")] = "mcts",
     budget: BudgetOption = None,
     target_speedup: TargetOption = 1.25,
@@ -74,6 +88,8 @@ def run(
     parallel: ParallelOption = None,
     speculative_prompts: Annotated[int, typer.Option("--speculative-prompts", help="With --objective speculative: prompts per split on which each draft's acceptance is measured.")] = 8,
     draft_tokens: Annotated[int, typer.Option("--draft-tokens", help="With --objective speculative: tokens drafted per verify step.")] = 4,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
     init: Annotated[Optional[list[Path]], typer.Option("--init", help="Schedule YAML to start the search from (repeatable): proposed first, checked against the model.")] = None,
 ) -> None:
     """Search for the best schedule at a speed target and write it with its held-out numbers.
@@ -92,21 +108,25 @@ def run(
     from colasearch.searchers.base import SearcherError, searcher_class
     from colasearch.tasks import DEFAULT_TASK
 
+    from colasearch.tasks.composite import task_spec
+
+    started = time.perf_counter()  # the summary reports the whole command, model loading included
     budget = DEFAULT_BUDGET if budget is None else budget
-    task = task or DEFAULT_TASK
+    tasks = task or [DEFAULT_TASK]
+    task = task_spec(tasks, task_aggregate)
     check_run_options(searcher, budget, target_speedup, objective)
     baseline_names = [name.strip() for name in baselines.split(",") if name.strip()]
     for name in baseline_names:
         searcher_class(name)
     options = parse_options(option)
     space_options = {"sub_blocks": sub_blocks, "repeats": repeats}
-    console = Console(stderr=True)
+    console = stderr_console()
     from colasearch.errors import ColasearchError
     from colasearch.schedule import Schedule
 
     init_schedules = [Schedule.load(path) for path in init or []]  # a malformed file fails before the model loads
 
-    out = out or default_out(model, task, searcher, target_speedup)
+    out = out or default_out(model, "+".join(tasks), searcher, target_speedup)
     storage = storage or str(out.with_suffix(".journal"))
     # The evaluator's result cache sits next to a journal, so a resumed run recomputes not even the table's rows.
     cache_path = None if "://" in storage else Path(storage).with_suffix(".results.jsonl")
@@ -117,6 +137,8 @@ def run(
     evaluator_options = {"speculative_prompts": speculative_prompts, "draft_tokens": draft_tokens} if speculative else {}
     context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path,
                               search_metric=search_metric, **evaluator_options)
+    # No spinner here: a first load converts a GGUF file under its own progress bar.
+    console.print(f"loaded {model} and {context.task.name}: {time.perf_counter() - started:.0f}s")
     context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
     for path, schedule in zip(init or [], init_schedules):
         try:
@@ -127,8 +149,8 @@ def run(
     window = parallel if parallel is not None else max(1, workers)
     with open_executor(context, workers, address, gpus_per_worker, window) as executor:
         outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective, storage,
-                                                resume, options, space_options, progress=True, executor=executor,
-                                                window=window, init_schedules=init_schedules)
+                                                resume, options, space_options, progress=not quiet, executor=executor,
+                                                window=window, init=tuple(init_schedules))
     if outcome.best is None or outcome.best_value == float("-inf"):
         raise SearcherError(f"{searcher} found no schedule reaching {target_speedup:g}x in {outcome.evaluations} "
                             "evaluations; raise --budget or lower --target-speedup")
@@ -140,43 +162,57 @@ def run(
         console.print(f"oracle mode writes no schedule; the best single schedule was {outcome.best.chain}")
         return
 
-    full = _finish(context, Candidate("full model", None, context.evaluator.evaluate(None, "search")), measure)
-    found = _finish(context, Candidate(f"{searcher} (found)", outcome.best, outcome.best_result), measure)
+    scoring = f"held-out scoring ({heldout_size} items){' and timing' if measure else ''}"
+    with _phase(console, f"full model: {scoring}"):
+        full = _finish(context, Candidate("full model", None, context.evaluator.evaluate(None, "search")), measure)
+    with _phase(console, f"found schedule: {scoring}"):
+        found = _finish(context, Candidate(f"{searcher} (found)", outcome.best, outcome.best_result), measure)
     best_baseline = None
     for name in baseline_names:
         if name == searcher:
             continue
-        baseline_outcome, _ = search_with(context, name, 1 if name != "random" else budget, target_speedup, seed,
-                                          objective, None, False, {}, space_options)
+        with _phase(console, f"baseline {name}: search"):
+            baseline_outcome, _ = search_with(context, name, 1 if name != "random" else budget, target_speedup,
+                                              seed, objective, None, False, {}, space_options)
         if baseline_outcome.best is None:
             continue
         candidate = Candidate(f"{name} (baseline)", baseline_outcome.best, baseline_outcome.best_result)
         if best_baseline is None or objective_object.scalar(candidate.search) > objective_object.scalar(best_baseline.search):
             best_baseline = candidate
     if best_baseline is not None:
-        _finish(context, best_baseline, measure)
+        with _phase(console, f"best baseline: {scoring}"):
+            _finish(context, best_baseline, measure)
 
     metric = context.metric
+    total_seconds = time.perf_counter() - started
     table = Table(title=f"{model} on {context.task.name}: target {target_speedup:g}x, {outcome.evaluations} evaluations "
-                        f"({outcome.computed} computed, {outcome.reused} read back), {outcome.seconds:.0f}s")
+                        f"({outcome.computed} computed, {outcome.reused} read back) in {outcome.seconds:.0f}s of "
+                        f"search; {total_seconds:.0f}s in all")
     table.add_column("schedule", no_wrap=True)
     columns = ["layers", f"{metric} held-out", f"{metric} search", "ideal speedup", "measured speedup"]
     if speculative:
         columns += ["acceptance held-out", "spec. speedup held-out"]
     for column in columns:
         table.add_column(column, justify="right")
+    rows = []
     for candidate in (full, best_baseline, found):
         if candidate is None:
             continue
-        layers = "all" if candidate.schedule is None else str(len(candidate.schedule.layers))
-        row = [candidate.label, layers, _fmt(candidate.heldout.quality[metric]),
-               _fmt(candidate.search.quality[metric]), _fmt(candidate.search.ideal_speedup, 3, "x"),
-               _fmt(candidate.measured_speedup, 3, "x")]
+        row = {"schedule": candidate.label,
+               "layers": "all" if candidate.schedule is None else len(candidate.schedule.layers),
+               "heldout": candidate.heldout.quality[metric], "search": candidate.search.quality[metric],
+               "ideal_speedup": candidate.search.ideal_speedup, "measured_speedup": candidate.measured_speedup}
         if speculative:
-            row += [_fmt(candidate.heldout.extra.get("acceptance_rate"), 3),
-                    _fmt(objective_object.values(candidate.heldout)[0], 3, "x")]
-        table.add_row(*row)
-    Console().print(table)
+            row.update(acceptance_heldout=candidate.heldout.extra.get("acceptance_rate"),
+                       speculative_speedup_heldout=objective_object.values(candidate.heldout)[0])
+        rows.append(row)
+        cells = [row["schedule"], str(row["layers"]), _fmt(row["heldout"]), _fmt(row["search"]),
+                 _fmt(row["ideal_speedup"], 3, "x"), _fmt(row["measured_speedup"], 3, "x")]
+        if speculative:
+            cells += [_fmt(row["acceptance_heldout"], 3), _fmt(row["speculative_speedup_heldout"], 3, "x")]
+        table.add_row(*cells)
+    if not json_output:
+        Console().print(table)
 
     provenance = {"_full": full, "task_spec": task, "storage": storage, "study": outcome.store.name,
                   "evaluations": outcome.evaluations, "search_size": search_size, "heldout_size": heldout_size,
@@ -193,6 +229,11 @@ def run(
                                      "expected_speedup_heldout": objective_object.values(found.heldout)[0]}
     schedule = deployable(context, found, objective, target_speedup, searcher, budget, seed, provenance)
     schedule.save(out)
+    if json_output:
+        print_json({"model": model, "task": context.task.name, "metric": metric, "target_speedup": target_speedup,
+                    "evaluations": outcome.evaluations, "computed": outcome.computed, "reused": outcome.reused,
+                    "search_seconds": round(outcome.seconds, 1), "total_seconds": round(total_seconds, 1),
+                    "rows": rows, "out": str(out), "chain": found.schedule.chain})
     console.print(f"wrote {out}  ({found.schedule.chain})")
 
 
@@ -251,6 +292,7 @@ def plot_pareto(path: Path, records: dict[str, list[tuple[float, float]]], chose
 def compare(
     model: ModelOption = "smollm2-135m",
     task: TaskOption = None,
+    task_aggregate: TaskAggregateOption = "mean",
     searchers: Annotated[str, typer.Option("--searchers", help="Comma-separated searchers (default: all built-in).")] = "",
     budget: BudgetOption = None,
     target_speedup: TargetOption = 1.25,
@@ -263,6 +305,8 @@ def compare(
     split_seed: SplitSeedOption = 0,
     search_metric: SearchMetricOption = "primary",
     measure: MeasureOption = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Several searchers at the same budget and target: held-out quality, evaluations, wall time, Pareto PNG."""
     from rich.console import Console
@@ -270,9 +314,10 @@ def compare(
 
     from colasearch.search.session import DEFAULT_BUDGET, Candidate, RunContext, check_run_options, search_with
     from colasearch.tasks import DEFAULT_TASK
+    from colasearch.tasks.composite import task_spec
 
     budget = DEFAULT_BUDGET if budget is None else budget
-    task = task or DEFAULT_TASK
+    task = task_spec(task or [DEFAULT_TASK], task_aggregate)
     names = [name.strip() for name in searchers.split(",") if name.strip()] or \
         ["mcts", "optuna", "rl", "frontier", "unified", "greedy", "gromov", "random"]
     for name in names:
@@ -291,7 +336,7 @@ def compare(
         evaluator = context.fresh_evaluator()
         started = time.perf_counter()
         outcome, objective_object = search_with(context, name, budget, target_speedup, seed, objective, None, False,
-                                                {}, {"sub_blocks": sub_blocks}, progress=True, evaluator=evaluator)
+                                                {}, {"sub_blocks": sub_blocks}, progress=not quiet, evaluator=evaluator)
         seconds = time.perf_counter() - started
         records[name] = [(result.ideal_speedup, result.quality[metric]) for _, result in outcome.records]
         feasible = outcome.best is not None and outcome.best_value > float("-inf")
@@ -313,7 +358,11 @@ def compare(
     for row in rows:
         table.add_row(row["searcher"], _fmt(row["heldout"]), _fmt(row["search"]), _fmt(row["ideal_speedup"], 3, "x"),
                       _fmt(row["measured_speedup"], 3, "x"), str(row["evaluations"]), f"{row['wall_s']:.1f}")
-    Console().print(table)
+    if json_output:
+        print_json({"model": model, "task": context.task.name, "metric": metric, "target_speedup": target_speedup,
+                    "budget": budget, "full_heldout": full.heldout.quality[metric], "rows": rows})
+    else:
+        Console().print(table)
 
     def write_csv(tmp):
         with open(tmp, "w", newline="") as handle:
@@ -326,4 +375,4 @@ def compare(
 
     _atomic_write(out_dir / "compare.csv", write_csv)
     plot_pareto(out_dir / "pareto.png", records, chosen, target_speedup, metric)
-    Console(stderr=True).print(f"wrote {out_dir / 'compare.csv'} and {out_dir / 'pareto.png'}")
+    stderr_console().print(f"wrote {out_dir / 'compare.csv'} and {out_dir / 'pareto.png'}")

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from colasearch.cli.app import app
+from colasearch.cli.output import JsonOption, QuietOption, print_json
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")]
 ScheduleOption = Annotated[Optional[Path], typer.Option("--schedule", "-s", help="Schedule YAML to apply.")]
@@ -91,6 +92,8 @@ def bench(
     new_tokens: Annotated[int, typer.Option(help="Decode steps per timed run.")] = 32,
     repeats: Annotated[int, typer.Option(help="Interleaved timed runs per batch size.")] = 5,
     force: ForceOption = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Decode tokens/s of the full model and the schedule; measured speedup next to the ideal ratio."""
     from rich.console import Console
@@ -109,6 +112,12 @@ def bench(
     language_model, _ = load_model(model)
     chosen = load_schedule_for(language_model, schedule, force)
     rows = compare_decode_speed(language_model, chosen, sizes, new_tokens=new_tokens, repeats=repeats, force=force)
+    if json_output:
+        import dataclasses
+
+        print_json({"schedule": str(schedule), "model": model, "device": device_name(language_model),
+                    "rows": [dataclasses.asdict(row) for row in rows]})
+        return
     table = Table(title=f"{schedule.name} on {model} ({device_name(language_model)})")
     for column in ("batch", "full tok/s", "schedule tok/s", "measured speedup", "ideal speedup", "measured / ideal"):
         table.add_column(column, justify="right")

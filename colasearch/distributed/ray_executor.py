@@ -49,8 +49,10 @@ class _EvaluatorWorker:
         torch.set_num_threads(max(1, threads))
         self.evaluator = factory()
 
-    def evaluate(self, schedule: Schedule | None, split: str) -> EvalResult:
-        return self.evaluator.evaluate(schedule, split=split)
+    def evaluate(self, schedule: Schedule | None, split: str, items: int | None = None) -> EvalResult:
+        if items is None:
+            return self.evaluator.evaluate(schedule, split=split)
+        return self.evaluator.evaluate(schedule, split=split, items=items)
 
     def pid(self) -> int:
         return os.getpid()
@@ -73,22 +75,22 @@ class RayExecutor(Executor):
         self.max_retries = max_retries
         self.actors = [self._spawn() for _ in range(workers)]
         self._idle = deque(self.actors)
-        self._queue: deque[tuple[Schedule, int]] = deque()
+        self._queue: deque[tuple[Schedule, int | None, int]] = deque()
         self._running: dict = {}
         self.retried = 0
 
     def _spawn(self):
         return self._actor_class.remote(self._factory, self._threads)
 
-    def submit(self, schedule: Schedule) -> None:
-        self._queue.append((schedule, 0))
+    def submit(self, schedule: Schedule, items: int | None = None) -> None:
+        self._queue.append((schedule, items, 0))
         self._dispatch()
 
     def _dispatch(self) -> None:
         while self._queue and self._idle:
-            schedule, attempts = self._queue.popleft()
+            schedule, items, attempts = self._queue.popleft()
             actor = self._idle.popleft()
-            self._running[actor.evaluate.remote(schedule, self.split)] = (schedule, actor, attempts)
+            self._running[actor.evaluate.remote(schedule, self.split, items)] = (schedule, items, actor, attempts)
 
     def pending(self) -> int:
         return len(self._queue) + len(self._running)
@@ -100,7 +102,7 @@ class RayExecutor(Executor):
         while True:
             ready, _ = ray.wait(list(self._running), num_returns=1)
             reference = ready[0]
-            schedule, actor, attempts = self._running.pop(reference)
+            schedule, items, actor, attempts = self._running.pop(reference)
             try:
                 result = ray.get(reference)
             except RayActorError:
@@ -108,7 +110,7 @@ class RayExecutor(Executor):
                 if attempts + 1 > self.max_retries:
                     raise ColasearchError(f"evaluation of {schedule.chain!r} failed on {attempts + 1} workers") from None
                 self.retried += 1
-                self._queue.appendleft((schedule, attempts + 1))
+                self._queue.appendleft((schedule, items, attempts + 1))
                 self._dispatch()
                 continue
             self._idle.append(actor)

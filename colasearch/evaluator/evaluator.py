@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
+from collections import OrderedDict
 from pathlib import Path
 from time import perf_counter
 
@@ -28,6 +30,21 @@ DEFAULT_BATCH_TOKENS = 2048
 SCHEDULE_SHARE = 0.25
 # Drafting prompts are cut to this many tokens: acceptance depends on the continuation, not on long contexts.
 PROMPT_TOKENS = 64
+# The smallest item count a multi-fidelity race decides on: below it, paired differences are mostly noise.
+FIDELITY_MIN_ITEMS = 16
+# Per-item scores of this many (schedule, chunk) pairs are kept, so a promoted candidate only runs its new items.
+CHUNK_SCORES_KEPT = 256
+
+
+def fidelity_levels(total: int, smallest: int = FIDELITY_MIN_ITEMS, factor: int = 2) -> tuple[int, ...]:
+    """Nested item counts a candidate can be scored on: ``total``, halved while at least ``smallest``.
+
+    The split is in a seeded hash order, so every level is a random subset of the next one.
+    """
+    levels = [total]
+    while levels[0] // factor >= smallest:
+        levels.insert(0, levels[0] // factor)
+    return tuple(levels)
 
 
 class Evaluator:
@@ -41,7 +58,7 @@ class Evaluator:
     def __init__(self, model, tokenizer, task: Task, search_size: int = 64, heldout_size: int = 200, seed: int = 0,
                  cache_path: Path | None = None, prefix_cache_mb: int = 512, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                  measured_cost=None, force: bool = False, speculative_prompts: int = 0, draft_tokens: int = 4,
-                 draft_new_tokens: int = 16, expert_skip_items: int = 16):
+                 draft_new_tokens: int = 16, expert_skip_items: int = 16, dense_kl: bool = False):
         if speculative_prompts < 0 or draft_tokens < 1 or draft_new_tokens < 1 or expert_skip_items < 0:
             raise TaskError("speculative_prompts and expert_skip_items must be >= 0, draft_tokens and "
                             "draft_new_tokens >= 1")
@@ -51,6 +68,10 @@ class Evaluator:
         self.force = force
         task.bind(tokenizer)
         self.splits = split_items(task.items(), search_size, heldout_size, seed)
+        self.levels = {split: fidelity_levels(len(self.splits[split])) for split in SPLITS}
+        # KL to the full model at every scored token: a dense signal for any scoring task (MoDES, FinerCut,
+        # EvoPress search on it), at the price of one extra head pass per scored position.
+        self.with_reference = isinstance(task, ScoringTask) and (task.needs_reference or dense_kl)
         self.split_config = {"search": search_size, "heldout": heldout_size, "seed": seed}
         self.cost_model = CostModel.from_model(model)
         self.measured_cost = measured_cost
@@ -64,6 +85,8 @@ class Evaluator:
         self.expert_skip_items = expert_skip_items
         if self.speculative:
             self.task_key += "|speculative={}/{}/{}".format(*self.speculative)
+        if self.with_reference and not task.needs_reference:
+            self.task_key += "|kl"
         self._expert_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self.results = ResultCache(cache_path)
         self.prefix_cache = PrefixCache(prefix_cache_mb * 2**20)
@@ -72,7 +95,8 @@ class Evaluator:
         self.runner = ChainRunner(model) if self.fast else None
         self._packed: dict[str, list[PackedSequence]] = {}
         self._batches: dict[str, list[PackedBatch]] = {}
-        self._references: dict[tuple[str, int], torch.Tensor] = {}
+        self._references: dict[tuple, torch.Tensor] = {}
+        self._chunk_scores: OrderedDict[tuple, list[SequenceScores]] = OrderedDict()
         self._counts = {"computed": 0, "result_cache_hits": 0, "entries_run": 0, "entries_reused": 0}
 
     # -- public ---------------------------------------------------------------------------------
@@ -83,25 +107,43 @@ class Evaluator:
                 "prefix_cache_misses": self.prefix_cache.misses, "prefix_cache_evictions": self.prefix_cache.evictions,
                 "prefix_cache_bytes": self.prefix_cache.bytes, "result_cache_size": len(self.results)}
 
-    def result_key(self, schedule: Schedule | None, split: str) -> str:
+    def result_key(self, schedule: Schedule | None, split: str, items: int | None = None) -> str:
         key = f"{self.model_hash}|{schedule_key(schedule)}|{self.task_key}|{split}"
         if schedule is not None and schedule.experts is not None:
             key += f"|expert_skip_items={self.expert_skip_items}"
+        if items is not None and items < len(self.splits[split]):
+            key += f"|items={items}"
         return key
 
-    def evaluate(self, schedule: Schedule | None, split: str = "search") -> EvalResult:
+    @property
+    def per_item(self) -> bool:
+        """Whether results carry per-item values (``extra["per_item"]``), which multi-fidelity racing needs."""
+        return isinstance(self.task, ScoringTask) and hasattr(self.task, "item_values") and not self.speculative
+
+    def level(self, split: str, items: int | None) -> int:
+        """The fidelity level that covers ``items`` (all items when ``None``)."""
+        levels = self.levels[split]
+        if items is None or not self.per_item:
+            return levels[-1]
+        return next((level for level in levels if level >= items), levels[-1])
+
+    def evaluate(self, schedule: Schedule | None, split: str = "search", items: int | None = None) -> EvalResult:
+        """Quality of ``schedule`` on the first ``items`` items of ``split`` (rounded up to a fidelity level)."""
         self._check_split(split)
         if schedule is not None:
             schedule.check_fits(self.model, force=self.force)
-        key = self.result_key(schedule, split)
+        count = self.level(split, items)
+        key = self.result_key(schedule, split, count)
         cached = self.results.get(key)
         if cached is not None:
             self._counts["result_cache_hits"] += 1
             return cached
         start = perf_counter()
-        quality = self._quality(schedule, split)
+        quality, per_item = self._quality(schedule, split, count)
         measured = self.measured_cost.speedup(schedule) if self.measured_cost is not None else None
-        extra = {}
+        extra = {"items": count}
+        if per_item is not None:
+            extra["per_item"] = per_item
         skip_ratio = self._expert_skip_ratio(schedule)
         if skip_ratio is not None:
             extra["expert_skip_ratio"] = skip_ratio
@@ -114,12 +156,14 @@ class Evaluator:
         self.results.put(key, result)
         return result
 
-    def evaluate_many(self, schedules: list[Schedule | None], split: str = "search") -> list[EvalResult]:
+    def evaluate_many(self, schedules: list[Schedule | None], split: str = "search",
+                      items: list[int | None] | None = None) -> list[EvalResult]:
         """Evaluated in chain order, so schedules sharing a prefix run back to back and reuse it."""
+        items = items or [None] * len(schedules)
         order = sorted(range(len(schedules)), key=lambda i: _chain_sort_key(schedules[i]))
         results: dict[int, EvalResult] = {}
         for index in order:
-            results[index] = self.evaluate(schedules[index], split)
+            results[index] = self.evaluate(schedules[index], split, items[index])
         return [results[index] for index in range(len(schedules))]
 
     def split_items(self, split: str):
@@ -196,46 +240,82 @@ class Evaluator:
         if split not in SPLITS:
             raise TaskError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
 
-    def _quality(self, schedule: Schedule | None, split: str) -> dict[str, float]:
-        items = self.splits[split]
+    def _quality(self, schedule: Schedule | None, split: str, count: int) -> tuple[dict[str, float], dict | None]:
+        """Metrics on the first ``count`` items of the split, and per-item values where the task has them."""
+        quality, per_item = self._task_quality(schedule, split, count)
+        if not hasattr(self.task, "relative_to_full"):
+            return quality, per_item
+        # Tasks that weigh sub-tasks against each other (composite) compare with the full model on the same items.
+        full = quality if schedule is None else self.evaluate(None, split, count).quality
+        return self.task.relative_to_full(quality, full), per_item
+
+    def _with_schedule(self, schedule: Schedule | None, work):
+        with scheduled(self.model, schedule, force=self.force):
+            return work(self.model, self.tokenizer)
+
+    def _task_quality(self, schedule: Schedule | None, split: str, count: int) -> tuple[dict[str, float], dict | None]:
+        items = self.splits[split][:count]
         if isinstance(self.task, ModelTask):
             with scheduled(self.model, schedule, force=self.force):
-                return self.task.run(self.model, self.tokenizer, items)
-        packed = self.packed(split)
+                return self.task.run(self.model, self.tokenizer, items), None
+        packed = self.packed(split)[:count]
         if self.fast:
-            scores = self._fast_scores(schedule, split)
+            scores = self._fast_scores(schedule, split, count)
         else:
-            scores = reference_scores(self.model, schedule, packed, with_reference=self.task.needs_reference,
+            scores = reference_scores(self.model, schedule, packed, with_reference=self.with_reference,
                                       force=self.force)
-        return {name: float(value) for name, value in self.task.metrics(items, packed, scores).items()}
+        metrics = self.task.metrics_with_model(items, packed, scores, functools.partial(self._with_schedule, schedule))
+        quality = {name: float(value) for name, value in metrics.items()}
+        per_item = None
+        if self.per_item:
+            per_item = {name: [round(float(value), 6) for value in values]
+                        for name, values in self.task.item_values(items, packed, scores).items()}
+        return quality, per_item
 
     def packed(self, split: str) -> list[PackedSequence]:
         if split not in self._packed:
             self._packed[split] = self.task.pack(self.splits[split], self.tokenizer)
         return self._packed[split]
 
-    def batches(self, split: str) -> list[PackedBatch]:
-        """Fixed groups of similar length (so little padding), built once; prefix keys refer to them."""
+    def chunks(self, split: str) -> list[tuple[int, int]]:
+        """Item ranges between consecutive fidelity levels: scoring one more level runs only its new chunk."""
+        levels = self.levels[split]
+        return list(zip((0,) + levels[:-1], levels))
+
+    def batches(self, split: str, chunk: int | None = None) -> list[PackedBatch]:
+        """Fixed groups of similar length (so little padding) within each chunk, built once; prefix keys
+        refer to them. Without ``chunk``, the batches of every chunk."""
         if split not in self._batches:
             packed = self.packed(split)
-            order = sorted(range(len(packed)), key=lambda i: len(packed[i]))
-            groups, current, width = [], [], 0
-            for index in order:
-                width_if_added = max(width, len(packed[index]))
-                if current and width_if_added * (len(current) + 1) > self.batch_tokens:
-                    groups.append(current)
-                    current, width_if_added = [], len(packed[index])
-                current.append(index)
-                width = width_if_added
-            if current:
-                groups.append(current)
-            self._batches[split] = [self.runner.batch((split, number), [packed[i] for i in group])
-                                    for number, group in enumerate(groups)]
-            for batch, group in zip(self._batches[split], groups):
-                batch.order = group
-        return self._batches[split]
+            self._batches[split] = []
+            for number, (start, stop) in enumerate(self.chunks(split)):
+                self._batches[split].append(self._group(split, number, packed, range(start, stop)))
+        if chunk is None:
+            return [batch for batches in self._batches[split] for batch in batches]
+        return self._batches[split][chunk]
 
-    def _fast_scores(self, schedule: Schedule | None, split: str) -> list[SequenceScores]:
+    def _group(self, split: str, chunk: int, packed: list[PackedSequence], indices) -> list[PackedBatch]:
+        order = sorted(indices, key=lambda i: len(packed[i]))
+        groups, current, width = [], [], 0
+        for index in order:
+            width_if_added = max(width, len(packed[index]))
+            if current and width_if_added * (len(current) + 1) > self.batch_tokens:
+                groups.append(current)
+                current, width_if_added = [], len(packed[index])
+            current.append(index)
+            width = width_if_added
+        if current:
+            groups.append(current)
+        batches = [self.runner.batch((split, chunk, number), [packed[i] for i in group])
+                   for number, group in enumerate(groups)]
+        for batch, group in zip(batches, groups):
+            batch.order = group
+        return batches
+
+    def _fast_scores(self, schedule: Schedule | None, split: str, count: int | None = None) -> list[SequenceScores]:
+        """Scores of the first ``count`` items (all by default), chunk by chunk; chunks already scored for this
+        schedule are reused, so racing a candidate through the levels costs what one full evaluation costs."""
+        count = len(self.packed(split)) if count is None else count
         chain = self.runner.chain(schedule)
         keys = entry_key(chain)
         experts = schedule.experts if schedule is not None else None
@@ -244,16 +324,30 @@ class Evaluator:
             tag = json.dumps(experts.model_dump(mode="json"), sort_keys=True)
             keys = tuple((*key, tag) for key in keys)
         entries = self.runner.entries(chain)
-        scores: list[SequenceScores | None] = [None] * len(self.packed(split))
+        scores: list[SequenceScores] = []
+        for number, (start, stop) in enumerate(self.chunks(split)):
+            if start >= count:
+                break
+            cache_key = (schedule_key(schedule), split, number)
+            if cache_key not in self._chunk_scores:
+                self._chunk_scores[cache_key] = self._score_chunk(split, number, start, stop, keys, entries, experts)
+                while len(self._chunk_scores) > CHUNK_SCORES_KEPT:
+                    self._chunk_scores.popitem(last=False)
+            self._chunk_scores.move_to_end(cache_key)
+            scores.extend(self._chunk_scores[cache_key])
+        return scores[:count]
+
+    def _score_chunk(self, split, chunk, start, stop, keys, entries, experts) -> list[SequenceScores]:
+        scores: list[SequenceScores | None] = [None] * (stop - start)
+        batches = self.batches(split, chunk)
         # The full model's reference is computed before any expert gate goes in.
-        references = [self._reference_states(split, batch) if self.task.needs_reference else None
-                      for batch in self.batches(split)]
+        references = [self._reference_states(batch) if self.with_reference else None for batch in batches]
         with _expert_gating(self.model, experts):
-            for batch, reference in zip(self.batches(split), references):
+            for batch, reference in zip(batches, references):
                 hidden = self._run_chain(batch, keys, entries)
                 for index, score in zip(batch.order,
                                         self.runner.score(self.runner.final_states(hidden, batch), batch, reference)):
-                    scores[index] = score
+                    scores[index - start] = score
         return scores
 
     def _run_chain(self, batch: PackedBatch, keys, entries) -> torch.Tensor:
@@ -272,10 +366,10 @@ class Evaluator:
 
     def _checkpoint_stride(self, batch: PackedBatch, length: int) -> int:
         state_bytes = batch.tokens * self.runner.config.hidden_size * self.runner.dtype.itemsize
-        per_batch = max(1, int(self.prefix_cache.max_bytes * SCHEDULE_SHARE / len(self._batches[batch.key[0]])))
+        per_batch = max(1, int(self.prefix_cache.max_bytes * SCHEDULE_SHARE / len(self.batches(batch.key[0]))))
         return max(1, math.ceil(length * state_bytes / per_batch))
 
-    def _reference_states(self, split: str, batch: PackedBatch) -> torch.Tensor:
+    def _reference_states(self, batch: PackedBatch) -> torch.Tensor:
         """The full model's normed states at the scored positions; computed once per batch."""
         key = batch.key
         if key not in self._references:

@@ -17,8 +17,8 @@ class Executor(ABC):
     capacity: int = 1
 
     @abstractmethod
-    def submit(self, schedule: Schedule) -> None:
-        """Start evaluating ``schedule`` on the search split."""
+    def submit(self, schedule: Schedule, items: int | None = None) -> None:
+        """Start evaluating ``schedule`` on the search split (its first ``items`` items; all when ``None``)."""
 
     @abstractmethod
     def pending(self) -> int:
@@ -46,22 +46,27 @@ class InProcessExecutor(Executor):
         self.evaluator = evaluator
         self.split = split
         self.capacity = max(1, batch)
-        self._queued: deque[Schedule] = deque()
+        self._queued: deque[tuple[Schedule, int | None]] = deque()
         self._done: deque[tuple[Schedule, EvalResult]] = deque()
 
-    def submit(self, schedule: Schedule) -> None:
-        self._queued.append(schedule)
+    def submit(self, schedule: Schedule, items: int | None = None) -> None:
+        self._queued.append((schedule, items))
 
     def pending(self) -> int:
         return len(self._queued) + len(self._done)
 
     def next_finished(self) -> tuple[Schedule, EvalResult]:
         if not self._done:
-            batch = list(self._queued)
+            queued = list(self._queued)
             self._queued.clear()
+            batch = [schedule for schedule, _ in queued]
+            items = [count for _, count in queued]
+            # Stand-in evaluators (tests) know nothing of fidelity levels: only ask for them when used.
+            by_items = {"items": items} if any(count is not None for count in items) else {}
             if len(batch) == 1:
-                results = [self.evaluator.evaluate(batch[0], split=self.split)]
+                single = {"items": items[0]} if by_items else {}
+                results = [self.evaluator.evaluate(batch[0], split=self.split, **single)]
             else:
-                results = self.evaluator.evaluate_many(batch, split=self.split)
+                results = self.evaluator.evaluate_many(batch, split=self.split, **by_items)
             self._done.extend(zip(batch, results))
         return self._done.popleft()

@@ -1,9 +1,19 @@
 """The run loop, written once for every searcher.
 
-The budget counts distinct schedules evaluated. A schedule is never evaluated twice: repeats are
-answered from the result cache for free. On resume, the stored records fill that cache and the
-searcher (same seed) is replayed through them, so it reaches the same state without recomputing
-anything; each stored record is counted once, at the point where the replay reaches it.
+Every searcher gets the same mechanisms here, not in its own code:
+- a **prior** from one cheap importance pass (``colasearch.priors``), computed once, stored with the
+  study and counted against the budget;
+- **projection** of every proposal onto the target cost (``SearchSpace.project``), so no evaluation goes
+  to a schedule that cannot be chosen; the searcher is told the result under the schedule it asked for
+  (for a tree search, that is a rollout completing its partial chain);
+- **multi-fidelity racing** (``colasearch.search.racing``): a candidate runs on nested item subsets and
+  stops once it is clearly worse than the incumbent, item by item.
+
+The budget is counted in item-evaluations: ``budget`` full-split evaluations' worth. A (schedule, item
+count) pair is never evaluated twice: repeats are answered from the cache for free. On resume, the
+stored records fill that cache and the searcher (same seed) is replayed through them, so it reaches
+the same state without recomputing anything; each stored record is counted once, at the point where
+the replay reaches it.
 """
 
 from __future__ import annotations
@@ -12,10 +22,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from colasearch.priors import Prior, compute_prior
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 from colasearch.search.executor import Executor
+from colasearch.search.racing import RacingPolicy, clearly_worse, paired_estimate, racing_metric
 from colasearch.searchers.base import BaseSearcher, SearcherError
+
+PRIOR_ATTRIBUTE = "prior"
 
 
 @dataclass
@@ -27,99 +41,209 @@ class SearchOutcome:
     computed: int = 0   # evaluations run by this process
     reused: int = 0     # evaluations read back from storage
     seconds: float = 0.0
+    items_spent: int = 0       # item-evaluations counted against the budget (prior and preparation included)
+    items_per_evaluation: int = 1
+    stopped_early: int = 0     # candidates a race stopped before the full split
+    prior_items: int = 0       # item-forwards of the prior and the searcher's own preparation
 
     @property
     def evaluations(self) -> int:
+        """Candidates told to the searcher (each counted once, whatever fidelity it reached)."""
         return len(self.records)
+
+    @property
+    def full_equivalents(self) -> float:
+        """The compute spent, in full-split evaluations."""
+        return self.items_spent / max(1, self.items_per_evaluation)
 
 
 class _Progress:
-    """A rich progress bar with the best objective so far and evaluations per minute."""
+    """A rich progress bar over the budget (full-split evaluations), with the best objective so far."""
 
     def __init__(self, budget: int, label: str, enabled: bool):
         self.enabled = enabled
         if not enabled:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[rate]} eval/min"),
-                                 TimeElapsedColumn(), transient=False)
-        self.task = self.progress.add_task(label, total=budget, best="-", rate="-")
-        self.started = time.perf_counter()
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed:.1f}/{task.total} evals"),
+                                 TextColumn("{task.fields[candidates]} candidates"),
+                                 TextColumn("best {task.fields[best]}"), TimeElapsedColumn(), transient=False)
+        self.task = self.progress.add_task(label, total=budget, best="-", candidates=0)
         self.progress.start()
 
-    def update(self, done: int, computed: int, best: float) -> None:
+    def update(self, spent: float, candidates: int, best: float) -> None:
         if not self.enabled:
             return
-        minutes = (time.perf_counter() - self.started) / 60
-        rate = f"{computed / minutes:.1f}" if computed and minutes > 0 else "-"
-        self.progress.update(self.task, completed=done, best=f"{best:.4f}" if best > float("-inf") else "-", rate=rate)
+        self.progress.update(self.task, completed=spent, candidates=candidates,
+                             best=f"{best:.4f}" if best > float("-inf") else "-")
 
     def close(self) -> None:
         if self.enabled:
             self.progress.stop()
 
 
+@dataclass
+class _Race:
+    """One proposal on its way through the fidelity levels."""
+
+    asked: Schedule                 # what the searcher proposed: it is told under this
+    schedule: Schedule              # what is evaluated and recorded (projected onto the target)
+    incumbent: EvalResult | None    # the best full-split result when it was proposed (fixed, for determinism)
+    level: int
+    result: EvalResult | None = None
+    done: bool = False
+
+
+def _items_of(result: EvalResult, full: int | None) -> int | None:
+    return result.extra.get("items", full)
+
+
 def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: int, store=None, evaluator=None,
-               progress: bool = False, window: int = 1, max_idle_rounds: int = 100) -> SearchOutcome:
-    """Ask, evaluate, tell until ``budget`` distinct schedules are counted.
+               progress: bool = False, window: int = 1, max_idle_rounds: int = 100,
+               racing: RacingPolicy | None = None, project: bool = True) -> SearchOutcome:
+    """Ask, evaluate, tell until ``budget`` full-split evaluations' worth of items is spent.
 
     Up to ``window`` proposals are outstanding at once; the executor evaluates them concurrently and
     each finished evaluation is stored the moment it returns. The searcher, however, is told in
-    proposal order and asked only at fixed points of that order, so what it sees does not depend
-    on how many workers there are or which finishes first: one worker and eight give one result.
+    proposal order and asked only at fixed points of that order, and each race compares with the
+    incumbent of its proposal time, so what it sees does not depend on how many workers there are or
+    which finishes first: one worker and eight give one result.
     """
     if budget < 1:
         raise SearcherError(f"budget must be at least 1 evaluation, got {budget}")
     if window < 1:
         raise SearcherError(f"the proposal window must be at least 1, got {window}")
+    racing = racing or RacingPolicy()
     started = time.perf_counter()
-    stored = {schedule.key: result for schedule, result in (store.records() if store is not None else [])}
-    cache: dict[str, EvalResult] = dict(stored)
-    counted: set[str] = set()
-    proposed: set[str] = set()
-    in_flight: set[str] = set()
-    outstanding: deque[Schedule] = deque()
-    outcome = SearchOutcome()
+    space = searcher.space
+    levels = tuple(getattr(evaluator, "levels", {}).get("search", ())) if evaluator is not None else ()
+    full_items = levels[-1] if levels else None
+    metric = racing_metric(objective) if racing.enabled and getattr(evaluator, "per_item", False) else None
+    raced_levels = levels if metric is not None else levels[-1:]
+    sign = 1.0 if metric is None or objective.directions[0] == "maximize" else -1.0
+
+    outcome = SearchOutcome(items_per_evaluation=full_items or 1)
+    item_budget = budget * outcome.items_per_evaluation
+    stored = {(schedule.key, _items_of(result, full_items)): result
+              for schedule, result in (store.records() if store is not None else [])}
+    cache: dict[tuple, EvalResult] = dict(stored)
+    counted: set[tuple] = set()
+    scored_items: dict[str, int] = {}   # per schedule, the most items already paid for (chunks are reused)
+    in_flight: set[tuple] = set()
+    recorded: set[tuple] = set()
+    waiting: dict[tuple, list[_Race]] = {}
+    outstanding: deque[_Race] = deque()
+    incumbent: EvalResult | None = None
     bar = _Progress(budget, searcher.name, progress)
 
-    def account(schedule: Schedule, result: EvalResult) -> None:
-        if schedule.key in counted:
+    def spend(items: int) -> None:
+        outcome.items_spent += items
+        bar.update(outcome.full_equivalents, len(outcome.records), outcome.best_value)
+
+    # Baselines are the published one-shot methods: they compute what they need themselves, unprojected.
+    prior = None if searcher.is_baseline else _prior(searcher, evaluator, store)
+    searcher.prior = prior
+    # Forwards over calibration items are item-evaluations only where evaluations are counted in items
+    # (a stand-in evaluator without fidelity levels counts whole evaluations).
+    if prior is not None and full_items is not None:
+        outcome.prior_items += prior.cost
+        spend(prior.cost)
+
+    def level_items(level: int) -> int | None:
+        return raced_levels[level] if raced_levels else None
+
+    def request(race: _Race) -> None:
+        items = level_items(race.level)
+        key = (race.schedule.key, items)
+        if key in cache:
+            receive(race, key)
+        else:
+            waiting.setdefault(key, []).append(race)
+            if key not in in_flight:
+                in_flight.add(key)
+                executor.submit(race.schedule, items if metric is not None else None)
+
+    def receive(race: _Race, key: tuple) -> None:
+        if key not in counted:
+            counted.add(key)
+            if key in stored:
+                outcome.reused += 1
+            items = key[1] if key[1] is not None else 1
+            paid = scored_items.get(race.schedule.key, 0)
+            spend(max(0, items - paid))
+            scored_items[race.schedule.key] = max(paid, items)
+        race.result = cache[key]
+        advance(race)
+
+    def advance(race: _Race) -> None:
+        last = race.level >= len(raced_levels) - 1
+        if last or race.incumbent is None or not objective.feasible(race.result):
+            race.done = True
             return
-        counted.add(schedule.key)
-        if schedule.key in stored:
-            outcome.reused += 1
-        outcome.records.append((schedule, result))
-        value = objective.scalar(result)
-        if value > outcome.best_value or outcome.best is None:
-            outcome.best, outcome.best_result, outcome.best_value = schedule, result, value
-        bar.update(len(counted), outcome.computed, outcome.best_value)
+        next_items = level_items(race.level + 1)
+        if clearly_worse(race.result, race.incumbent, metric, sign, racing.z) or \
+                outcome.items_spent + next_items - race.result.extra.get("items", 0) > item_budget:
+            outcome.stopped_early += 1
+            race.done = True
+            return
+        race.level += 1
+        request(race)
+
+    def tell(race: _Race) -> None:
+        nonlocal incumbent
+        result = race.result
+        full = race.level >= len(raced_levels) - 1
+        told = result if full or race.incumbent is None else paired_estimate(result, race.incumbent)
+        record = (race.schedule.key, _items_of(result, full_items))
+        if record not in recorded:
+            recorded.add(record)
+            outcome.records.append((race.schedule, told))
+        if full:
+            value = objective.scalar(result)
+            if value > outcome.best_value or outcome.best is None:
+                outcome.best, outcome.best_result, outcome.best_value = race.schedule, result, value
+                if objective.feasible(result):
+                    incumbent = result
+        searcher.tell(race.asked, told)
+        bar.update(outcome.full_equivalents, len(outcome.records), outcome.best_value)
 
     try:
         searcher.prepare(evaluator)
+        preparation = int(getattr(searcher, "prepare_cost", 0) or 0) if full_items is not None else 0
+        outcome.prior_items += preparation
+        spend(preparation)
         idle = 0
-        while len(counted) < budget:
-            room = min(window - len(outstanding), budget - len(proposed))
+        while outcome.items_spent < item_budget or outstanding:
+            committed = sum(level_items(race.level) or 1 for race in outstanding if not race.done)
+            room = window - len(outstanding)
+            # The first proposal always runs, so a baseline whose preparation ate the budget is still scored.
+            if outcome.records and outcome.items_spent + committed >= item_budget:
+                room = 0
             asked = searcher.ask(room) if room > 0 and not searcher.finished else []
             for schedule in asked:
-                outstanding.append(schedule)
-                proposed.add(schedule.key)
-                if schedule.key not in cache and schedule.key not in in_flight:
-                    in_flight.add(schedule.key)
-                    executor.submit(schedule)
-            if outstanding and outstanding[0].key in cache:
-                schedule = outstanding.popleft()
-                account(schedule, cache[schedule.key])
-                searcher.tell(schedule, cache[schedule.key])
-                idle = 0
+                target = _projected(space, schedule, prior) if project and not searcher.is_baseline else schedule
+                race = _Race(schedule, target, incumbent, 0 if incumbent is not None else len(raced_levels) - 1)
+                outstanding.append(race)
+                request(race)
+            if outstanding and outstanding[0].done:
+                spent_before = outcome.items_spent
+                tell(outstanding.popleft())
+                # A searcher that only re-proposes what is already known would never spend its budget.
+                idle = idle + 1 if outcome.items_spent == spent_before and not outcome.computed else 0
+                if idle > max_idle_rounds * 10:
+                    break
             elif executor.pending():
                 schedule, result = executor.next_finished()
-                in_flight.discard(schedule.key)
-                cache[schedule.key] = result
+                key = (schedule.key, _items_of(result, full_items))
+                in_flight.discard(key)
+                cache[key] = result
                 outcome.computed += 1
                 if store is not None:
                     store.add(schedule, result, objective.values(result), objective.feasible(result))
+                for race in waiting.pop(key, []):
+                    receive(race, key)
                 idle = 0
             elif searcher.finished and not outstanding:
                 break
@@ -131,3 +255,23 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         bar.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _projected(space, schedule: Schedule, prior: Prior | None) -> Schedule:
+    if schedule.experts is not None:
+        return schedule  # expert thresholds are not layer units: their cost is measured, not projected
+    chain = space.project(tuple(schedule.layers), prior)
+    return schedule if chain == tuple(schedule.layers) else space.schedule(chain)
+
+
+def _prior(searcher: BaseSearcher, evaluator, store) -> Prior | None:
+    """The run's prior: read back from the study on resume, else computed once and stored."""
+    stored = store.attribute(PRIOR_ATTRIBUTE) if store is not None else None
+    if stored is not None:
+        return Prior.from_dict(stored)
+    if evaluator is None:
+        return None
+    prior = compute_prior(evaluator, searcher.space)
+    if prior is not None and store is not None:
+        store.set_attribute(PRIOR_ATTRIBUTE, prior.to_dict())
+    return prior

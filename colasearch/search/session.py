@@ -19,6 +19,9 @@ from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher,
 DEFAULT_SEARCHER = "mcts"
 DEFAULT_BUDGET = 100
 DEFAULT_TARGET = 1.25
+# Search metrics that compare a schedule with the full model token by token: the evaluator computes the
+# full model's reference for them.
+DENSE_METRICS = ("kl", "prob_kl")
 
 
 def check_run_options(searcher: str, budget: int, target_speedup: float, objective: str = "constrained") -> None:
@@ -66,21 +69,28 @@ class RunContext:
     search_metric: str | None = None
 
     @classmethod
-    def load(cls, model_name: str, task_spec: str, search_size: int = 64, heldout_size: int = 200,
+    def load(cls, model_name: str, task_spec: str | list[str], search_size: int = 64, heldout_size: int = 200,
              split_seed: int = 0, cache_path: Path | None = None, search_metric: str | None = None,
-             **evaluator_options) -> RunContext:
+             task_aggregate: str = "mean", **evaluator_options) -> RunContext:
         """``evaluator_options`` go to every :class:`~colasearch.evaluator.Evaluator` of the run; with
-        ``speculative_prompts > 0`` results carry the draft acceptance the ``speculative`` objective reads."""
+        ``speculative_prompts > 0`` results carry the draft acceptance the ``speculative`` objective reads.
+        A list of task specs is one composite task (``task_aggregate``: mean or min)."""
         from colasearch.evaluator import Evaluator
         from colasearch.loading import load_model
         from colasearch.tasks import load_task
+        from colasearch.tasks.composite import task_spec as single_spec
 
+        if not isinstance(task_spec, str):
+            task_spec = single_spec(list(task_spec), task_aggregate)
         task = load_task(task_spec)
+        metric = resolve_search_metric(task, search_metric)
+        if metric in DENSE_METRICS:
+            evaluator_options["dense_kl"] = True  # Ray workers build their evaluators from the same options
         model, tokenizer = load_model(model_name)
         evaluator = Evaluator(model, tokenizer, task, search_size=search_size, heldout_size=heldout_size,
                               seed=split_seed, cache_path=cache_path, **evaluator_options)
         return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec,
-                   dict(evaluator_options), resolve_search_metric(task, search_metric))
+                   dict(evaluator_options), metric)
 
     def fresh_evaluator(self, cache_path: Path | None = None):
         """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
@@ -160,11 +170,10 @@ class Candidate:
 def search_with(context: RunContext, searcher_name: str, budget: int, target_speedup: float, seed: int,
                 objective_name: str = "constrained", storage: str | Path | None = None, resume: bool = False,
                 options: dict | None = None, space_options: dict | None = None, progress: bool = False,
-                evaluator=None, executor=None, window: int = 1,
-                init_schedules: list[Schedule] | None = None) -> tuple[SearchOutcome, object]:
+                evaluator=None, executor=None, window: int = 1, racing=None,
+                init: tuple[Schedule, ...] = ()) -> tuple[SearchOutcome, object]:
     """Run one searcher to its budget. ``executor`` defaults to in-process evaluation with ``evaluator``;
-    a worker pool (e.g. Ray actors) is passed here instead. ``init_schedules`` (``--init``) are what
-    the searcher starts from; they are part of the study's name, so a resume needs the same ones."""
+    a worker pool (e.g. Ray actors) is passed here instead."""
     options = dict(options or {})
     evaluator = evaluator or context.evaluator
     objective = context.objective(objective_name, target_speedup)
@@ -176,14 +185,15 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
     name = study_name(context.model_name, context.task.name, searcher_name, objective_name, target_speedup, seed,
                       f"{context.search_size}/{context.heldout_size}/{context.split_seed}",
                       {**options, **(space_options or {}), **metric_option(context),
-                       **({"init": "+".join(schedule.key for schedule in init_schedules)} if init_schedules else {})})
+                       # warm starts steer the search: a resume must start from the same ones
+                       **({"init": "+".join(schedule.key for schedule in init)} if init else {})})
     store = RunStore(storage, name, objective.directions, resume=resume)
-    searcher.init_schedules = tuple(init_schedules or ())
+    searcher.init_schedules = tuple(init)
     stored_importance = store.attribute("expert_importance")
     if stored_importance is not None and hasattr(searcher, "use_importance"):
         searcher.use_importance(stored_importance)  # calibrated once per study, read back on resume
     outcome = run_search(searcher, executor or InProcessExecutor(evaluator), objective, budget, store=store,
-                         evaluator=evaluator, progress=progress, window=window)
+                         evaluator=evaluator, progress=progress, window=window, racing=racing)
     for attribute, value in (searcher.study_attributes() if hasattr(searcher, "study_attributes") else {}).items():
         store.set_attribute(attribute, value)
     outcome.searcher = searcher
@@ -220,6 +230,7 @@ def deployable(context: RunContext, candidate: Candidate, objective_name: str, t
     """The found schedule as a file: model fingerprint, held-out and search quality, ideal and measured speedup."""
     from colasearch import __version__
     from colasearch.benchmark import device_name
+    from colasearch.loading import portable_name
 
     metric = context.metric
     full = extra_provenance.pop("_full")
@@ -231,7 +242,8 @@ def deployable(context: RunContext, candidate: Candidate, objective_name: str, t
     provenance = Provenance(searcher=searcher, budget=budget, seed=seed, colasearch_version=__version__,
                             date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                             objective=objective_name, target_speedup=target_speedup, **extra_provenance)
-    return Schedule.from_layers(candidate.schedule.layers, model=context.model, name=context.model_name,
+    # A shipped file names its model portably: never the author's absolute path to a GGUF file.
+    return Schedule.from_layers(candidate.schedule.layers, model=context.model, name=portable_name(context.model_name),
                                 experts=candidate.schedule.experts,
                                 task=context.task.name, metrics=Metrics(quality=quality, speedup=speedup),
                                 provenance=provenance)

@@ -108,6 +108,12 @@ class ScoringTask(Task):
     def metrics(self, items: list[Item], packed: list[PackedSequence], scores: list[SequenceScores]) -> dict[str, float]:
         """All of the task's metrics over ``items``."""
 
+    def metrics_with_model(self, items: list[Item], packed: list[PackedSequence], scores: list[SequenceScores],
+                           with_model) -> dict[str, float]:
+        """``metrics``, for tasks whose scores can leave items undecided (generation decodes those):
+        ``with_model(work)`` returns ``work(model, tokenizer)`` run with the schedule under evaluation."""
+        return self.metrics(items, packed, scores)
+
 
 class ModelTask(Task):
     """Needs the schedule-patched model itself (generation, external harnesses)."""
@@ -179,12 +185,18 @@ class _Registry:
 TASK_LOADERS = _Registry()
 
 
-def load_task(spec: str, **options) -> Task:
+def load_task(spec: str | list[str] | tuple[str, ...], aggregate: str = "mean", **options) -> Task:
     """Build a task from its spec: ``builtin:NAME`` (or a bare built-in name), ``jsonl:PATH``,
-    ``text:PATH``, ``fidelity:PATH`` or ``lm-eval:NAME``. ``options`` go to the task (e.g. ``join``,
-    ``chat``, ``max_new_tokens``)."""
+    ``text:PATH``, ``fidelity:PATH`` or ``lm-eval:NAME``; a list of specs (each ``SPEC`` or
+    ``SPEC@WEIGHT``) is one composite task whose primary metric is their ``aggregate`` (``mean``, weighted,
+    or ``min``). ``options`` go to the task (e.g. ``join``, ``chat``, ``max_new_tokens``)."""
     # The loaders register themselves when their modules are imported.
-    from colasearch.tasks import builtin, fidelity, generation, lm_eval_adapter, multiple_choice, perplexity  # noqa: F401
+    from colasearch.tasks import (  # noqa: F401
+        builtin, composite, fidelity, generation, lm_eval_adapter, multiple_choice, perplexity,
+    )
+
+    if isinstance(spec, (list, tuple)):
+        spec = composite.task_spec(list(spec), aggregate)
 
     if not isinstance(spec, str) or not spec.strip():
         raise TaskError("empty task spec; expected e.g. builtin:capitals or jsonl:PATH")

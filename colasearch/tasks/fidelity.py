@@ -37,6 +37,11 @@ class FidelityTask(PerplexityTask):
         agree = sum(int((score.argmax == score.reference_argmax).sum()) for score in scores) / max(1, count)
         return {"kl": kl, "top1_agreement": agree}
 
+    def item_values(self, items, packed, scores) -> dict[str, list[float]]:
+        return {"kl": [float(score.kl.mean()) if len(score.kl) else 0.0 for score in scores],
+                "top1_agreement": [float((score.argmax == score.reference_argmax).float().mean())
+                                   if len(score.argmax) else 1.0 for score in scores]}
+
 
 def _text_of(path: Path, text: str) -> str:
     if path.suffix != ".jsonl":

@@ -65,7 +65,8 @@ class MultipleChoiceTask(ScoringTask):
     # prob / prob_norm: mean probability the model puts on the right choice, the choices' (length-normalised)
     # log-likelihoods softmaxed. A smooth stand-in for acc / acc_norm: on a few dozen search items accuracy
     # moves in steps of one item, and a search that maximizes it picks winners by luck.
-    metric_directions = {"acc": "maximize", "acc_norm": "maximize", "prob": "maximize", "prob_norm": "maximize"}
+    metric_directions = {"acc": "maximize", "acc_norm": "maximize", "prob": "maximize", "prob_norm": "maximize",
+                         "kl": "minimize", "prob_kl": "maximize"}
     smooth_metrics = {"acc": "prob", "acc_norm": "prob_norm"}
 
     def __init__(self, name: str, questions: list[tuple[str, Question]], join: str = DEFAULT_JOIN,
@@ -120,19 +121,34 @@ class MultipleChoiceTask(ScoringTask):
         return [totals[segment] for segment in sorted(totals)]
 
     def metrics(self, items, packed, scores) -> dict[str, float]:
-        correct = correct_norm = prob = prob_norm = 0.0
+        count = max(1, len(items))
+        return {name: sum(values) / count for name, values in self.item_values(items, packed, scores).items()}
+
+    def item_values(self, items, packed, scores) -> dict[str, list[float]]:
+        """Each metric per item (their means are the metrics), for paired comparisons between schedules.
+
+        With the full model's reference (the evaluator's ``dense_kl``), also ``kl``: the mean KL divergence
+        from the full model over the item's scored tokens, and ``prob_kl`` = ``prob`` - ``kl``, which rewards
+        the right answer and penalises drifting from the full model everywhere else.
+        """
+        values: dict[str, list[float]] = {"acc": [], "acc_norm": [], "prob": [], "prob_norm": []}
+        with_kl = bool(scores) and all(score.kl is not None for score in scores)
+        if with_kl:
+            values.update(kl=[], prob_kl=[])
         for item, sequence, score in zip(items, packed, scores):
             question: Question = item.data
             loglikelihoods = self.choice_loglikelihoods(sequence, score)
             lengths = [max(1, len(self.continuation(choice))) for choice in question.choices]
             normalised = [value / length for value, length in zip(loglikelihoods, lengths)]
-            correct += _argmax(loglikelihoods) == question.label
-            correct_norm += _argmax(normalised) == question.label
-            prob += _softmax_at(loglikelihoods, question.label)
-            prob_norm += _softmax_at(normalised, question.label)
-        count = max(1, len(items))
-        return {"acc": correct / count, "acc_norm": correct_norm / count, "prob": prob / count,
-                "prob_norm": prob_norm / count}
+            values["acc"].append(float(_argmax(loglikelihoods) == question.label))
+            values["acc_norm"].append(float(_argmax(normalised) == question.label))
+            values["prob"].append(_softmax_at(loglikelihoods, question.label))
+            values["prob_norm"].append(_softmax_at(normalised, question.label))
+            if with_kl:
+                kl = float(score.kl.mean()) if len(score.kl) else 0.0
+                values["kl"].append(kl)
+                values["prob_kl"].append(values["prob"][-1] - kl)
+        return values
 
 
 def _softmax_at(values: list[float], index: int) -> float:

@@ -111,6 +111,12 @@ class PerplexityTask(ScoringTask):
         nll = -total / max(1, count)
         return {"perplexity": math.exp(min(nll, 700.0)), "nll": nll}
 
+    def item_values(self, items, packed, scores) -> dict[str, list[float]]:
+        """Per window: its mean token NLL, under both names. Perplexity is the exp of the token-weighted
+        mean NLL, so per item its NLL is the statistic that ranks schedules the same way."""
+        nll = [-float(score.target_logprobs.mean()) if len(score.target_logprobs) else 0.0 for score in scores]
+        return {"nll": nll, "perplexity": nll}
+
 
 @TASK_LOADERS.register("text")
 def load_text_task(argument: str, **options) -> PerplexityTask:

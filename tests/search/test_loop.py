@@ -28,7 +28,9 @@ def test_a_batching_executor_gives_the_searcher_several_at_once(planted):
     space, evaluator, objective = planted
     searcher = make_searcher("mcts", space, objective, seed=0, budget=20)
     outcome = run_search(searcher, InProcessExecutor(evaluator, batch=4), objective, 20)
-    assert outcome.evaluations == 20 and max(Counter(evaluator.evaluated).values()) == 1
+    assert max(Counter(evaluator.evaluated).values()) == 1 and outcome.evaluations == len(evaluator.evaluated)
+    # Every proposal is projected onto the target: 2 of the 6 skippable layers, 15 schedules in all.
+    assert outcome.evaluations == 15 and all(space.meets_target(schedule) for schedule, _ in outcome.records)
     assert objective.feasible(outcome.best_result)
 
 

@@ -1,5 +1,7 @@
 """``colasearch run`` and ``colasearch compare``: clear errors (exit 2) and, on the embedded model, a written schedule."""
 
+import re
+
 import pytest
 import yaml
 
@@ -60,6 +62,7 @@ def test_run_writes_a_schedule_with_metrics_and_resumes_without_recomputing(caps
     assert data["provenance"]["search_metric"] == "prob" and data["metrics"]["quality"]["metric"] == "acc"
     assert data["model"]["fingerprint"]["num_layers"] == 30
     assert "unified (baseline)" in stdout and "full model" in stdout
+    assert re.search(r"of search; \d+s in all", " ".join(stdout.split()))  # the whole command's time
 
     code, _, err = _run(capsys, *argv)
     assert code == 2 and "--resume" in err

@@ -27,7 +27,9 @@ def test_smooth_follows_the_primary_metric(tmp_path):
 def test_smooth_without_a_smooth_counterpart_is_the_primary_metric(tmp_path):
     path = tmp_path / "gen.jsonl"
     path.write_text('{"id": "1", "prompt": "x", "answer": "42"}\n')
-    assert resolve_search_metric(load_task(f"jsonl:{path}"), "smooth") == "exact_match"
+    # Decoded generation (a regex extractor) has no smooth counterpart; teacher-forced generation has answer_prob.
+    assert resolve_search_metric(load_task(f"jsonl:{path}", extract=r"(\d+)"), "smooth") == "exact_match"
+    assert resolve_search_metric(load_task(f"jsonl:{path}"), "smooth") == "answer_prob"
 
 
 def test_an_unknown_search_metric_names_the_known_ones():

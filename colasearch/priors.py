@@ -1,0 +1,72 @@
+"""Prior knowledge from one cheap pass, computed once per run and shared by every searcher.
+
+A searcher that starts from nothing spends its first evaluations rediscovering what one forward
+pass of importance scoring already says (ShortGPT's Block Influence: a layer whose output is
+nearly its input does little). The run loop computes that pass once, on search-split items only,
+counts it against the budget, stores it with the study (a resumed run reads it back), and hands
+it to the searcher and to the projection onto the target cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from colasearch.errors import ColasearchError
+
+#: Calibration sequences of the prior's one forward pass: enough that the cosine averages are stable.
+DEFAULT_CALIBRATION_ITEMS = 32
+
+Unit = tuple[int, str]
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Per-unit importance (higher = more important to keep) and what computing it cost."""
+
+    importance: dict[Unit, float]
+    #: Item-forwards spent on it (one per calibration sequence), counted against the run's budget.
+    cost: int = 0
+    source: str = "block_influence"
+
+    @property
+    def order(self) -> list[Unit]:
+        """Units least important first: the order in which one-shot pruning removes them."""
+        return sorted(self.importance, key=lambda unit: (self.importance[unit], unit))
+
+    def of(self, unit: Unit) -> float:
+        """A unit's importance; a whole layer is its two sub-blocks together, and vice versa."""
+        if unit in self.importance:
+            return self.importance[unit]
+        layer, run = unit
+        if run == "all":
+            return sum(self.importance.get((layer, part), 0.0) for part in ("attn", "mlp"))
+        return self.importance.get((layer, "all"), 0.0) / 2
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "cost": self.cost,
+                "importance": [[layer, run, value] for (layer, run), value in sorted(self.importance.items())]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Prior:
+        importance = {(int(layer), str(run)): float(value) for layer, run, value in data["importance"]}
+        return cls(importance, int(data.get("cost", 0)), str(data.get("source", "block_influence")))
+
+
+def compute_prior(evaluator, space, calibration_items: int = DEFAULT_CALIBRATION_ITEMS) -> Prior | None:
+    """Block Influence of every unit of ``space`` from one forward pass over search-split items.
+
+    ``None`` where the evaluator has no text to calibrate on (a stand-in evaluator in tests, or a task
+    without token sequences): searchers then start without a prior, and projection goes by cost alone.
+    """
+    from colasearch.importance import unit_scores
+
+    calibration = getattr(evaluator, "calibration_batch", None)
+    if calibration is None:
+        return None
+    try:
+        input_ids, attention_mask = calibration(max_items=calibration_items)
+    except ColasearchError:
+        return None
+    scores = unit_scores(evaluator.model, input_ids, attention_mask, "block_influence", space.sub_blocks)
+    importance = {unit: float(scores[unit]) for unit in space.units}
+    return Prior(importance, cost=int(input_ids.shape[0]))

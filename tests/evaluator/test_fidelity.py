@@ -1,0 +1,54 @@
+"""Item subsets (fidelity levels), per-item values and the dense KL signal of the evaluator."""
+
+import pytest
+
+from colasearch.evaluator import Evaluator
+from colasearch.evaluator.evaluator import fidelity_levels
+from colasearch.schedule import Schedule
+from colasearch.tasks import load_task
+from colasearch.tasks.char_tokenizer import CharTokenizer
+
+TOKENIZER = CharTokenizer()
+
+
+def make(model, **options):
+    return Evaluator(model, TOKENIZER, load_task("builtin:capitals"), search_size=64, heldout_size=8, **options)
+
+
+def test_levels_halve_down_to_the_smallest_decision():
+    assert fidelity_levels(64) == (16, 32, 64)
+    assert fidelity_levels(200) == (25, 50, 100, 200)
+    assert fidelity_levels(20) == (20,)
+
+
+def test_a_subset_is_the_prefix_of_the_full_split_item_by_item(tiny_llama):
+    evaluator = make(tiny_llama)
+    schedule = Schedule.from_layers([0, 1, 3, 5], model=tiny_llama)
+    small = evaluator.evaluate(schedule, items=10)  # rounds up to the first level
+    assert small.extra["items"] == 16
+    full = make(tiny_llama).evaluate(schedule)
+    assert full.extra["items"] == 64
+    for metric, values in small.extra["per_item"].items():
+        assert values == pytest.approx(full.extra["per_item"][metric][:16], abs=1e-5)
+        assert full.quality[metric] == pytest.approx(sum(full.extra["per_item"][metric]) / 64, abs=1e-5)
+
+
+def test_promoting_a_candidate_runs_only_its_new_items(tiny_llama):
+    evaluator = make(tiny_llama, prefix_cache_mb=0)
+    schedule = Schedule.from_layers([0, 2, 3, 5], model=tiny_llama)
+    for items in (16, 32, 64):
+        evaluator.evaluate(schedule, items=items)
+    stepwise = evaluator.stats["entries_run"]
+    direct = make(tiny_llama, prefix_cache_mb=0)
+    direct.evaluate(schedule)
+    assert stepwise == direct.stats["entries_run"]
+
+
+def test_dense_kl_is_zero_for_the_full_model_and_positive_for_a_skip(tiny_llama):
+    evaluator = make(tiny_llama, dense_kl=True)
+    full = evaluator.evaluate(Schedule.identity(tiny_llama))
+    skipped = evaluator.evaluate(Schedule.from_layers([0, 5], model=tiny_llama))
+    assert full.quality["kl"] == pytest.approx(0.0, abs=1e-5)
+    assert skipped.quality["kl"] > 1e-4
+    assert skipped.quality["prob_kl"] == pytest.approx(skipped.quality["prob"] - skipped.quality["kl"], abs=1e-6)
+    assert "kl" not in make(tiny_llama).evaluate(Schedule.identity(tiny_llama)).quality

@@ -1,0 +1,42 @@
+import math
+
+import pytest
+
+from colasearch.results import EvalResult
+from colasearch.search.racing import clearly_worse, paired_difference, paired_estimate
+
+
+def result(values, metric="acc", quality=None):
+    quality = quality if quality is not None else {metric: sum(values) / len(values)}
+    return EvalResult("k", "t", "search", quality, 1.3, extra={"items": len(values), "per_item": {metric: values}})
+
+
+def test_the_difference_is_paired_on_the_candidates_items():
+    incumbent = result([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
+    candidate = result([1.0, 0.0, 0.0, 1.0])
+    mean, error, count = paired_difference(candidate, incumbent, "acc", 1.0)
+    assert count == 4 and mean == pytest.approx(-0.25) and error == pytest.approx(0.25)
+    assert paired_difference(candidate, incumbent, "acc", -1.0)[0] == pytest.approx(0.25)
+
+
+def test_only_a_clearly_worse_candidate_stops():
+    incumbent = result([0.9, 0.8, 0.7, 0.9, 0.6, 0.8, 0.9, 0.7])
+    much_worse = result([0.5, 0.4, 0.3, 0.5])
+    noisy = result([0.95, 0.7, 0.8, 0.85])
+    assert clearly_worse(much_worse, incumbent, "acc", 1.0, z=1.0)
+    assert not clearly_worse(noisy, incumbent, "acc", 1.0, z=1.0)
+
+
+def test_the_estimate_adds_the_paired_difference_to_the_incumbents_full_value():
+    incumbent = result([1.0, 1.0, 0.0, 0.0])                    # full value 0.5
+    candidate = result([1.0, 0.0])                              # easy subset: raw 0.5, paired -0.5
+    estimate = paired_estimate(candidate, incumbent)
+    assert estimate.quality["acc"] == pytest.approx(0.0)
+    assert estimate.extra["estimated"] and estimate.extra["subset_quality"] == {"acc": 0.5}
+    assert "per_item" not in estimate.extra
+
+
+def test_perplexity_is_estimated_on_the_log_scale():
+    incumbent = result([2.0, 2.0], metric="perplexity", quality={"perplexity": math.exp(2.0)})
+    candidate = result([2.5], metric="perplexity", quality={"perplexity": math.exp(2.5)})
+    assert paired_estimate(candidate, incumbent).quality["perplexity"] == pytest.approx(math.exp(2.5))

@@ -1,0 +1,65 @@
+"""Every proposal is moved onto the target cost before it is evaluated (SearchSpace.project)."""
+
+import pytest
+
+from colasearch.priors import Prior
+from colasearch.schedule import LayerEntry
+from colasearch.searchers.base import SearchSpace
+from colasearch.testing import make_tiny_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_tiny_model("llama", num_layers=8)
+
+
+def prior_for(space, importance):
+    return Prior({unit: float(importance(unit)) for unit in space.units})
+
+
+def dropped(space, chain):
+    return space._dropped_units(list(chain))
+
+
+def assert_on_target(space, chain):
+    assert space.meets_target(chain)
+    # No dropped unit could come back without missing the target: nothing is skipped past it.
+    for unit in dropped(space, chain):
+        assert not space.meets_target(tuple(space._with_unit(list(chain), unit)))
+
+
+@pytest.mark.parametrize("sub_blocks", [False, True])
+def test_a_slow_chain_loses_its_least_important_units(model, sub_blocks):
+    space = SearchSpace.for_model(model, target_speedup=1.3, sub_blocks=sub_blocks)
+    prior = prior_for(space, lambda unit: unit[0])            # earlier layers matter less
+    chain = space.project(space.full_chain(), prior)
+    assert_on_target(space, chain)
+    assert {entry.layer for entry in chain} >= space.protected_layers
+    lost = {layer for layer, _ in dropped(space, chain)}
+    assert min(lost) == 1 and max(lost) < 5
+
+
+def test_an_over_skipped_chain_gets_its_most_important_units_back(model):
+    space = SearchSpace.for_model(model, target_speedup=1.3)
+    prior = prior_for(space, lambda unit: unit[0])
+    bare = (LayerEntry(layer=0), LayerEntry(layer=7))
+    chain = space.project(bare, prior)
+    assert_on_target(space, chain)
+    assert [entry.layer for entry in chain] == sorted(entry.layer for entry in chain)
+    assert {6, 5} <= {entry.layer for entry in chain}
+
+
+def test_a_repeat_goes_before_the_layer_it_repeats(model):
+    space = SearchSpace.for_model(model, target_speedup=1.1, repeats=True)
+    looped = space.full_chain() + (LayerEntry(layer=3),)
+    chain = space.project(looped, prior_for(space, lambda unit: 1.0))
+    assert [entry.layer for entry in chain].count(3) == 1
+    assert space.meets_target(chain)
+
+
+def test_a_chain_on_target_is_left_alone(model):
+    space = SearchSpace.for_model(model, target_speedup=1.3)
+    prior = prior_for(space, lambda unit: -unit[0])
+    chain = space.project(space.full_chain(), prior)
+    assert space.project(chain, prior) == chain
+    assert space.project(chain, None) != () and space.meets_target(space.project(space.full_chain(), None))
