@@ -1,85 +1,137 @@
-"""Every searcher and baseline at the same evaluation budget on the embedded model, per task.
+"""Searchers against one-shot pruning at equal compute, judged on held-out items with paired standard errors.
 
-Prints a markdown table: held-out quality of each searcher's best schedule (chosen on the search
-split), the full model's held-out quality, ideal speedup, evaluations used and wall time.
+For every task and speed target: each searcher and baseline runs on a fresh evaluator; its compute is
+counted in full-split evaluations (item-evaluations / search items), the prior's and the baselines'
+calibration passes included. The chosen schedule is scored on the held-out split, item by item, and
+the best searcher is compared with the best baseline on the same held-out items: the paired mean
+difference and its standard error from a bootstrap over items.
 
-    python bench/searchers.py                       # ARC-Easy, PIQA, HellaSwag; budget 40; target 1.25
-    python bench/searchers.py --budget 12 --search-size 32 --heldout-size 100 --tasks arc_easy
+    python bench/searchers.py --data ../shared/data                      # all tasks, 1.1/1.25/1.5x
+    python bench/searchers.py --data ../shared/data --tasks arc_easy --targets 1.25 --budget 20
+
+The searchers are chosen on their search-split results only; the best baseline is the best on
+held-out items (the comparison is conservative towards the baselines). The verdict names the
+default searcher of ``colasearch run`` as well as the best one.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import time
 from pathlib import Path
 
 import torch
 
-DATA = Path(__file__).resolve().parent.parent / ".." / "shared" / "data"
-TASKS = {"arc_easy": "arc_easy.jsonl", "piqa": "piqa.jsonl", "hellaswag": "hellaswag.jsonl"}
-SEARCHERS = ("mcts", "optuna", "rl", "frontier", "unified", "greedy", "random")
-BASELINES = {"unified", "greedy", "random"}
+TASKS = {"arc_easy": "jsonl:arc_easy.jsonl", "piqa": "jsonl:piqa.jsonl", "hellaswag": "jsonl:hellaswag.jsonl",
+         "wikitext2": "text:wikitext2_test_raw.txt"}
+SEARCHERS = ("evolution", "mcts", "optuna", "rl", "greedy", "unified", "random")
+BOOTSTRAP = 2000
+
+
+def data_dir(value: str | None) -> Path:
+    location = value or os.environ.get("COLASEARCH_DATA")
+    if not location or not Path(location).is_dir():
+        raise SystemExit("bench/searchers.py: pass --data DIR (or set COLASEARCH_DATA) with the benchmark files")
+    return Path(location)
+
+
+def paired(first: list[float], second: list[float], sign: float, seed: int = 0) -> tuple[float, float]:
+    """Mean of sign * (first - second) and its bootstrap standard error over items."""
+    differences = [sign * (a - b) for a, b in zip(first, second)]
+    count = len(differences)
+    mean = sum(differences) / count
+    generator = random.Random(seed)
+    means = []
+    for _ in range(BOOTSTRAP):
+        sample = [differences[generator.randrange(count)] for _ in range(count)]
+        means.append(sum(sample) / count)
+    centre = sum(means) / len(means)
+    return mean, (sum((value - centre) ** 2 for value in means) / (len(means) - 1)) ** 0.5
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=None, help="folder with the benchmark files (default: $COLASEARCH_DATA)")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--targets", default="1.1,1.25,1.5")
     parser.add_argument("--searchers", default=",".join(SEARCHERS))
-    parser.add_argument("--budget", type=int, default=40)
-    parser.add_argument("--target-speedup", type=float, default=1.25)
-    parser.add_argument("--search-size", type=int, default=64)
-    parser.add_argument("--heldout-size", type=int, default=200)
+    parser.add_argument("--budget", type=int, default=40, help="full-split evaluations' worth of items per searcher")
+    parser.add_argument("--search-size", type=int, default=128)
+    parser.add_argument("--heldout-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--search-metric", default="primary",
-                        help="what the searchers maximize on the search split: primary, smooth or a metric name")
+    parser.add_argument("--search-metric", default="primary")
+    parser.add_argument("--no-racing", action="store_true", help="score every candidate on the whole search split")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
+    data = data_dir(args.data)
 
-    from colasearch.search.session import RunContext, search_with
+    from colasearch.search.racing import RacingPolicy
+    from colasearch.search.session import DEFAULT_SEARCHER, RunContext, search_with
+    from colasearch.searchers.base import searcher_class
 
-    lines = ["| task | searcher | held-out acc | search acc | ideal speedup | evaluations | wall s | chain |",
-             "|---|---|---|---|---|---|---|---|"]
+    racing = RacingPolicy(enabled=not args.no_racing)
+    names = args.searchers.split(",")
+    lines = ["| task | target | schedule | held-out | search | ideal speedup | compute (evals) | candidates | wall s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    verdicts = []
+
+    def emit(line: str) -> None:
+        lines.append(line)
+        print(line, flush=True)
+
     for task_name in args.tasks.split(","):
-        spec = f"jsonl:{(DATA / TASKS[task_name]).resolve()}"
-        context = RunContext.load(args.model, spec, args.search_size, args.heldout_size, 0,
+        kind, _, file = TASKS[task_name].partition(":")
+        context = RunContext.load(args.model, f"{kind}:{data / file}", args.search_size, args.heldout_size, 0,
                                   search_metric=args.search_metric)
         metric = context.metric
-        started = time.perf_counter()
-        full_heldout = context.evaluator.evaluate(None, "heldout").quality[metric]
-        full_search = context.evaluator.evaluate(None, "search").quality[metric]
-        lines.append(f"| {task_name} | full model | {full_heldout:.4f} | {full_search:.4f} | 1.000x | - | "
-                     f"{time.perf_counter() - started:.0f} | all |")
-        best = {}
-        for name in args.searchers.split(","):
-            evaluator = context.fresh_evaluator()  # no cache carried over from another searcher
-            started = time.perf_counter()
-            outcome, _ = search_with(context, name, args.budget, args.target_speedup, args.seed, evaluator=evaluator)
-            seconds = time.perf_counter() - started
-            if outcome.best is None or outcome.best_value == float("-inf"):
-                lines.append(f"| {task_name} | {name} | - | - | - | {outcome.evaluations} | {seconds:.0f} | none feasible |")
+        sign = 1.0 if context.task.metric_directions[metric] == "maximize" else -1.0
+        item_metric = "nll" if metric == "perplexity" else metric
+        full_heldout = context.evaluator.evaluate(None, "heldout")
+        emit(f"| {task_name} | - | full model | {full_heldout.quality[metric]:.4f} | "
+             f"{context.evaluator.evaluate(None, 'search').quality[metric]:.4f} | 1.000x | - | - | - |")
+        for target in (float(value) for value in args.targets.split(",")):
+            heldout: dict[str, tuple[float, list[float]]] = {}
+            for name in names:
+                evaluator = context.fresh_evaluator()  # no cache carried over from another searcher
+                started = time.perf_counter()
+                budget = 1 if searcher_class(name).is_baseline and name != "random" else args.budget
+                outcome, _ = search_with(context, name, budget, target, args.seed, evaluator=evaluator, racing=racing)
+                seconds = time.perf_counter() - started
+                if outcome.best is None or outcome.best_value == float("-inf"):
+                    emit(f"| {task_name} | {target:g}x | {name} | - | - | - | {outcome.full_equivalents:.1f} | "
+                         f"{outcome.evaluations} | {seconds:.0f} |")
+                    continue
+                result = evaluator.evaluate(outcome.best, "heldout")
+                heldout[name] = (result.quality[metric], result.extra["per_item"][item_metric])
+                emit(f"| {task_name} | {target:g}x | {name} | {result.quality[metric]:.4f} | "
+                     f"{outcome.best_result.quality[metric]:.4f} | {outcome.best_result.ideal_speedup:.3f}x | "
+                     f"{outcome.full_equivalents:.1f} | {outcome.evaluations} | {seconds:.0f} |")
+            searched = {name: value for name, value in heldout.items() if not searcher_class(name).is_baseline}
+            baselines = {name: value for name, value in heldout.items() if searcher_class(name).is_baseline}
+            if not searched or not baselines:
                 continue
-            heldout = evaluator.evaluate(outcome.best, "heldout").quality[metric]
-            best[name] = heldout
-            lines.append(f"| {task_name} | {name} | {heldout:.4f} | {outcome.best_result.quality[metric]:.4f} | "
-                         f"{outcome.best_result.ideal_speedup:.3f}x | {outcome.evaluations} | {seconds:.0f} | "
-                         f"`{outcome.best.chain}` |")
-            print(lines[-1], flush=True)
-        searched = {name: value for name, value in best.items() if name not in BASELINES}
-        baselines = {name: value for name, value in best.items() if name in BASELINES}
-        if searched and baselines:
-            top, top_base = max(searched, key=searched.get), max(baselines, key=baselines.get)
-            verdict = "matches or beats" if searched[top] >= baselines[top_base] else "LOSES TO"
-            lines.append(f"| {task_name} | **{top} {verdict} {top_base}** | {searched[top]:.4f} vs "
-                         f"{baselines[top_base]:.4f} | | | | | |")
-    print(f"\nmodel {args.model}, target {args.target_speedup}x, budget {args.budget} evaluations, "
-          f"search/held-out {args.search_size}/{args.heldout_size} items, seed {args.seed}, "
-          f"search metric {args.search_metric}, "
-          f"{torch.get_num_threads()} threads\n")
+            base = max(baselines, key=lambda name: sign * baselines[name][0])
+            for label, name in (("default", DEFAULT_SEARCHER), ("best", max(searched, key=lambda n: sign * searched[n][0]))):
+                if name not in searched:
+                    continue
+                mean, error = paired(searched[name][1], baselines[base][1], sign)
+                ratio = searched[name][0] / full_heldout.quality[metric] if sign > 0 else \
+                    full_heldout.quality[metric] / searched[name][0]
+                verdicts.append(f"| {task_name} | {target:g}x | {label}: {name} | {base} | "
+                                f"{searched[name][0]:.4f} vs {baselines[base][0]:.4f} | {mean:+.4f} ± {error:.4f} | "
+                                f"{mean / error if error else float('inf'):+.1f} | {ratio:.3f} |")
+    print(f"\nmodel {args.model}, budget {args.budget} full-split evaluations, search/held-out "
+          f"{args.search_size}/{args.heldout_size} items, seed {args.seed}, search metric {args.search_metric}, "
+          f"racing {'off' if args.no_racing else 'on'}, {torch.get_num_threads()} threads\n")
     print("\n".join(lines))
+    print("\n| task | target | searcher | best baseline | held-out | paired difference ± SE (bootstrap) | "
+          "difference / SE | share of full model |\n|---|---|---|---|---|---|---|---|")
+    print("\n".join(verdicts))
 
 
 if __name__ == "__main__":

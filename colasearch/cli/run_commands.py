@@ -185,9 +185,10 @@ def run(
 
     metric = context.metric
     total_seconds = time.perf_counter() - started
-    table = Table(title=f"{model} on {context.task.name}: target {target_speedup:g}x, {outcome.evaluations} evaluations "
-                        f"({outcome.computed} computed, {outcome.reused} read back) in {outcome.seconds:.0f}s of "
-                        f"search; {total_seconds:.0f}s in all")
+    table = Table(title=f"{model} on {context.task.name}: target {target_speedup:g}x, {outcome.evaluations} candidates "
+                        f"for {outcome.full_equivalents:.1f} full-split evaluations of compute ({outcome.stopped_early} "
+                        f"stopped early by racing; {outcome.computed} computed, {outcome.reused} read back) in "
+                        f"{outcome.seconds:.0f}s of search; {total_seconds:.0f}s in all")
     table.add_column("schedule", no_wrap=True)
     columns = ["layers", f"{metric} held-out", f"{metric} search", "ideal speedup", "measured speedup"]
     if speculative:
@@ -232,7 +233,8 @@ def run(
     if json_output:
         print_json({"model": model, "task": context.task.name, "metric": metric, "target_speedup": target_speedup,
                     "evaluations": outcome.evaluations, "computed": outcome.computed, "reused": outcome.reused,
-                    "search_seconds": round(outcome.seconds, 1), "total_seconds": round(total_seconds, 1),
+                    "full_split_evaluations": round(outcome.full_equivalents, 2),
+                    "stopped_early": outcome.stopped_early, "search_seconds": round(outcome.seconds, 1), "total_seconds": round(total_seconds, 1),
                     "rows": rows, "out": str(out), "chain": found.schedule.chain})
     console.print(f"wrote {out}  ({found.schedule.chain})")
 

@@ -26,9 +26,9 @@ class CountingEvaluator(Evaluator):
         super().__init__(*args, **kwargs)
         self.evaluated = 0
 
-    def _quality(self, schedule, split):
+    def _quality(self, schedule, split, count):
         self.evaluated += 1
-        return super()._quality(schedule, split)
+        return super()._quality(schedule, split, count)
 
 
 @pytest.fixture(scope="module")
