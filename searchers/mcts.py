@@ -1,19 +1,20 @@
 """Monte-Carlo tree search over chains of layers, as in CoLa ("Skip a Layer or Loop it?", Li et al. 2025).
 
-A node is a chain; the root is the full model. An edge skips a contiguous block of 1-4 entries,
-loops (runs twice in a row) a contiguous segment of 1-4 entries when the space allows repeats, or
-drops one entry's attention or MLP sub-block when it allows sub-blocks.
+A node is a chain; the root is the full model. Below the target an edge skips a contiguous block of
+1-4 entries, or drops one entry's attention or MLP sub-block when the space allows sub-blocks. At
+the target (more skips would only cost quality) an edge loops, runs twice in a row, a contiguous
+segment of 1-4 entries when the space allows repeats, and pays for it by dropping the least
+important other units, so that the child is on the target too.
 
 Evaluating a node is its rollout. Every node's chain is proposed as it is; the run loop projects it
 onto the target cost with the prior (least important units dropped until the target is met) and
 tells the result under the node's chain, so a node short of the target is valued by its completion
-and no evaluation goes to a schedule that cannot be chosen. A node that reaches the target takes no
-further skips (they only cost quality) but may still loop a segment, which the projection then pays
-for with the least important units.
+and no evaluation goes to a schedule that cannot be chosen. (The projection drops repeated entries
+first, which is why a loop carries its own payment instead of being completed by it.)
 
 Selection is PUCT (AlphaZero): Q + c * P * sqrt(N_parent) / (1 + N_child), Q min-max normalised over
 the rewards seen so far (MuZero), P a softmax of minus the prior importance an edge removes (for a
-loop: the importance of the units the projection drops to pay for it), renormalised over the
+loop: the importance of the units it drops to pay for itself), renormalised over the
 children expanded so far. Progressive widening adds children one at a time, in an order sampled
 from P without replacement (Gumbel top-k), and a child whose projected completion equals one a
 sibling already has goes to the back: the root's first children are different schedules, not
@@ -173,21 +174,37 @@ class MCTSSearcher(BaseSearcher):
         return sum(self._importance(unit) for position in removed if chain[position] not in kept
                    for unit in self._entry_units(chain[position]))
 
-    def _payment(self, chain: Chain, added_cost: float) -> float:
-        """Importance of the least important kept units whose cost covers ``added_cost``: what the
-        projection drops to pay for a loop."""
-        units = sorted({unit for entry in chain if entry.layer not in self.space.protected_layers
-                        for unit in self._entry_units(entry)}, key=lambda unit: (self._importance(unit), unit))
-        paid, lost = 0.0, 0.0
-        for unit in units:
-            if paid >= added_cost * (1 - 1e-9):
-                break
-            paid += self.space.unit_cost(unit)
+    def _paid_loop(self, chain: Chain, start: int, size: int) -> tuple[Chain, float] | None:
+        """``chain`` with the segment at ``start`` looped, and the least important units (per cost) of the
+        rest dropped until it reaches the target again: the loop pays for itself. The projection would
+        otherwise drop the repeated copy first; None when nothing is left to pay with."""
+        space = self.space
+        block = chain[start:start + size]
+        looped_layers = {entry.layer for entry in block}
+        child = list(chain[:start + size] + block + chain[start + size:])
+        lost = 0.0
+        while not space.meets_target(tuple(child)):
+            candidates = [(self._importance(unit) / max(space.unit_cost(unit), 1e-12), unit, position)
+                          for position, entry in enumerate(child)
+                          if entry.layer not in space.protected_layers and entry.layer not in looped_layers
+                          for unit in self._entry_units(entry)]
+            if not candidates:
+                return None
+            _, unit, position = min(candidates, key=lambda candidate: (candidate[0], candidate[1], -candidate[2]))
+            entry = child[position]
+            if space.sub_blocks and entry.run == "all":
+                child[position] = LayerEntry(layer=entry.layer, run="mlp" if unit[1] == "attn" else "attn")
+            else:
+                del child[position]
             lost += self._importance(unit)
-        return lost
+        return tuple(child), lost
 
     def _edges(self, chain: Chain, terminal: bool) -> list[tuple[Chain, float]]:
-        """Children of ``chain`` with the prior importance each edge loses."""
+        """Children of ``chain`` with the prior importance each edge loses.
+
+        Below the target: skips (blocks of entries, or one sub-block). At the target: loops of a
+        segment that pay for themselves, the only moves that do not just cost quality.
+        """
         space = self.space
         protected = space.protected_layers
         edges: list[tuple[Chain, float]] = []
@@ -196,11 +213,13 @@ class MCTSSearcher(BaseSearcher):
                 block = chain[start:start + size]
                 if len(block) < size:
                     break
-                if space.repeats:
-                    looped = chain[:start + size] + block + chain[start + size:]
-                    added = sum(space.unit_cost(unit) for entry in block for unit in self._entry_units(entry))
-                    edges.append((looped, self._payment(chain, added)))
-                if terminal or any(entry.layer in protected for entry in block):
+                if terminal:
+                    if space.repeats:
+                        paid = self._paid_loop(chain, start, size)
+                        if paid is not None:
+                            edges.append(paid)
+                    continue
+                if any(entry.layer in protected for entry in block):
                     continue
                 edges.append((chain[:start] + chain[start + size:],
                               self._removed_importance(chain, list(range(start, start + size)))))

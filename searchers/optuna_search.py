@@ -29,6 +29,7 @@ from colasearch.searchers.warm_start import init_schedules, repeated_layers, ski
 SAMPLERS = ("tpe", "gp", "nsga2")
 _CONSTRAINT_KEY = "speed_target_shortfall"
 CONSTRAINT_ATTR = "constraint"
+KNOWN_IN_A_ROW_LIMIT = 100
 # Optuna 5 added Trial.set_constraint and deprecated the samplers' constraints_func; Optuna 4 has only the latter.
 _HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
 
@@ -72,6 +73,8 @@ class OptunaSearcher(BaseSearcher):
         self._trials: dict[str, list[optuna.trial.Trial]] = {}
         self._started = False
         self._exhausted = False
+        self._told: set[str] = set()
+        self._known_in_a_row = 0  # consecutive feasible proposals of schedules already told
 
     # -- the first trials ------------------------------------------------------------------------
 
@@ -143,6 +146,7 @@ class OptunaSearcher(BaseSearcher):
             _set_constraint(trial, 0.0)
             waiting = self._trials.setdefault(schedule.key, [])
             waiting.append(trial)
+            self._known_in_a_row = self._known_in_a_row + 1 if schedule.key in self._told else 0
             if len(waiting) == 1:
                 proposals.append(schedule)
         if not proposals and tries >= self.max_infeasible_tries and not self._trials:
@@ -150,13 +154,16 @@ class OptunaSearcher(BaseSearcher):
         return proposals
 
     def tell(self, schedule: Schedule, result: EvalResult) -> None:
+        self._told.add(schedule.key)
         quality = self.quality(result)
         for trial in self._trials.pop(schedule.key, []):
             self.study.tell(trial, self._values(quality, schedule))
 
     @property
     def finished(self) -> bool:
-        return self._exhausted
+        # A sampler that only re-proposes known schedules (a small space, explored) would have the run
+        # loop answer it from the cache forever: stop instead.
+        return self._exhausted or self._known_in_a_row >= KNOWN_IN_A_ROW_LIMIT
 
 
 def _kept_units(schedule: Schedule, space) -> set:

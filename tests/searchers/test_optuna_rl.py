@@ -20,7 +20,8 @@ def test_optuna_samplers_only_spend_evaluations_on_schedules_that_reach_the_targ
     violations = [trial for trial in trials if trial.user_attrs["constraint"] > 0]
     assert all(trial.values[0] <= -1e8 for trial in violations)
     feasible = {tuple(sorted(trial.params.items())) for trial in trials if trial not in violations}
-    assert len(feasible) == 8  # each distinct feasible proposal is one evaluation; repeats are answered from cache
+    # No schedule is evaluated twice; the loop's projection may map several proposals onto one schedule.
+    assert len(set(evaluator.evaluated)) == len(evaluator.evaluated) <= len(feasible)
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "gp", "nsga2"])
