@@ -1,23 +1,29 @@
-"""Importance of layers and sub-blocks from hidden states on a calibration batch.
+"""Importance of layers and sub-blocks on a calibration batch, for the published one-shot baselines.
 
-- Block Influence (ShortGPT): 1 - cos(input, output) of a unit, averaged over real tokens.
-- Angular distance (Gromov et al.): arccos(cos(input, output)) / pi.
-- FinerCut-style: how much the model's final hidden state moves when a unit is removed, given the
-  units already removed; the least-moving unit is removed next.
-Scores are higher for more important units.
+- Block Influence (ShortGPT): 1 - cos(input, output) of a unit, averaged over real tokens, from one
+  forward pass. Higher = more important.
+- Block angular distance (Gromov et al., "The Unreasonable Ineffectiveness of the Deeper Layers"):
+  arccos(cos(h_l, h_{l+n})) / pi between the residual stream entering layer l and leaving layer
+  l+n-1, at the last token of each sequence, averaged over sequences; from one forward pass. The
+  baseline skips the contiguous block with the smallest distance (``searchers/gromov.py``). A
+  per-layer angular distance would rank layers exactly as Block Influence does (both are monotone
+  in the same cosine), so there is no per-layer "angular" score.
+- FinerCut (Zhang et al.): repeatedly remove the unit whose removal changes the model's output
+  distribution least, given the units already removed. The change is measured on the LOGITS, as the
+  mean KL(full || pruned) of the next-token distributions at every real token of the batch
+  (a divergence of the log-softmax, so a uniform shift of the logits costs nothing). One forward
+  pass per candidate per step, so O(units x steps) passes: its caller counts them.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterable
 
 import torch
 
 from colasearch.runtime import decoder_of, scheduled
-
-SCORES = ("block_influence", "angular", "finercut")
-
 
 def _similarity(before: torch.Tensor, after: torch.Tensor, mask: torch.Tensor) -> float:
     cosine = torch.nn.functional.cosine_similarity(before.float(), after.float(), dim=-1).clamp(-1.0, 1.0)
@@ -61,7 +67,7 @@ def _score(similarity: float, kind: str) -> float:
 
 @torch.no_grad()
 def unit_scores(model, input_ids, attention_mask, kind: str = "block_influence", sub_blocks: bool = False) -> dict:
-    """Score of each unit (layer, run) measured once on the full model."""
+    """Score of each unit (layer, run) measured once on the full model (one forward pass)."""
     if kind not in ("block_influence", "angular"):
         raise ValueError(f"unit_scores measures block_influence or angular, not {kind!r}")
     scores = {}
@@ -74,34 +80,70 @@ def unit_scores(model, input_ids, attention_mask, kind: str = "block_influence",
     return scores
 
 
+def _last_real_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Index of each row's last real token, whichever side the padding is on."""
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return (positions * (attention_mask != 0)).argmax(dim=1)
+
+
 @torch.no_grad()
-def _final_states(model, schedule, input_ids, attention_mask) -> torch.Tensor:
+def block_angular_distances(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """``D[i, j]`` (i < j): mean over sequences of arccos(cos(h_i, h_j)) / pi at the last real token.
+
+    ``h_i`` is the residual stream entering layer i (``h_L`` leaves the last layer, before the final
+    norm), so skipping layers i..j-1 is scored by ``D[i, j]``. One forward pass.
+    """
+    states = unit_states(model, input_ids, attention_mask)
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+    last = _last_real_positions(attention_mask)
+    stream = [states[0][0][rows, last]] + [after[rows, last] for _, _, after in states]
+    stacked = torch.nn.functional.normalize(torch.stack(stream).float(), dim=-1)   # [L+1, batch, hidden]
+    cosine = torch.einsum("ibh,jbh->ijb", stacked, stacked).clamp(-1.0, 1.0)
+    return (torch.arccos(cosine) / math.pi).mean(dim=-1)
+
+
+@torch.no_grad()
+def _log_probs(model, schedule, input_ids, attention_mask) -> torch.Tensor:
+    """Next-token log-probabilities at the real tokens, ``[real tokens, vocab]``, in float32."""
     with scheduled(model, schedule):
-        output = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, output_hidden_states=True)
-    return output.hidden_states[-1]
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    return torch.log_softmax(logits[attention_mask.bool()].float(), dim=-1)
+
+
+def _mean_kl(reference: torch.Tensor, candidate: torch.Tensor) -> float:
+    """Mean over tokens of KL(reference || candidate), both given as log-probabilities."""
+    return float((reference.exp() * (reference - candidate)).sum(dim=-1).mean())
+
+
+@dataclass(frozen=True)
+class FinerCutWalk:
+    removed: list      # units in the order FinerCut removed them
+    forwards: int      # forward passes over the calibration batch it took (reference included)
 
 
 @torch.no_grad()
 def finercut_order(model, space, input_ids, attention_mask, units: Iterable | None = None,
-                   stop=lambda skipped: False) -> list:
-    """Units in the order FinerCut removes them: each time the one whose removal moves the output least.
+                   stop=lambda skipped: False) -> FinerCutWalk:
+    """Units in the order FinerCut removes them: each time the one whose removal changes the logits least.
 
     ``stop(skipped)`` ends the walk early (e.g. once the speed target is reached).
     """
-    reference = _final_states(model, None, input_ids, attention_mask)
+    reference = _log_probs(model, None, input_ids, attention_mask)
+    forwards = 1
     remaining = list(units if units is not None else space.units)
     removed: list = []
     while remaining and not stop(removed):
-        best_unit, best_similarity = None, -math.inf
+        best_unit, best_divergence = None, math.inf
         for unit in remaining:
-            schedule = space.schedule_skipping(removed + [unit])
-            if schedule is None:
+            chain = space.chain_skipping(removed + [unit])
+            if not chain or not space.length_ok(chain):
                 continue
-            similarity = _similarity(reference, _final_states(model, schedule, input_ids, attention_mask), attention_mask)
-            if similarity > best_similarity:
-                best_unit, best_similarity = unit, similarity
+            divergence = _mean_kl(reference, _log_probs(model, space.schedule(chain), input_ids, attention_mask))
+            forwards += 1
+            if divergence < best_divergence:
+                best_unit, best_divergence = unit, divergence
         if best_unit is None:
             break
         removed.append(best_unit)
         remaining.remove(best_unit)
-    return removed
+    return FinerCutWalk(removed, forwards)

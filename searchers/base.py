@@ -127,8 +127,9 @@ class SearchSpace(BaseModel):
     def project(self, chain: tuple[LayerEntry, ...], prior=None) -> tuple[LayerEntry, ...]:
         """The chain moved onto the target cost, so that no evaluation goes to a schedule that cannot be chosen.
 
-        Too slow: the least important units (per unit of cost saved) are dropped until the target is met;
-        a repeated entry is dropped before the unit it repeats. Faster than needed: the most important
+        Too slow: the least important entries (per unit of cost saved) are dropped until the target is met;
+        a repeat counts as its layer's importance, so a loop of an important layer can survive where a less
+        important layer goes (of two copies, the later one goes first). Faster than needed: the most important
         dropped units come back while the target still holds (skipping past the target only costs quality).
         Without a prior every unit counts the same and cost alone decides. Order, repeats and sub-block
         entries the searcher chose are otherwise kept.
@@ -166,7 +167,7 @@ class SearchSpace(BaseModel):
             seen.add(entry)
             runs = ("attn", "mlp") if self.sub_blocks and entry.run == "all" and not repeat else (entry.run,)
             value = min(self._value_per_cost((entry.layer, run), importance) for run in runs)
-            key = (not repeat, value, -position)
+            key = (value, -position)
             if best_key is None or key < best_key:
                 best, best_key = position, key
         return best
@@ -293,6 +294,7 @@ _BUILTIN = {
     "evolution": "colasearch.searchers.evolution:EvolutionSearcher",
     "unified": "colasearch.searchers.unified:UnifiedSearcher",
     "greedy": "colasearch.searchers.greedy:GreedySearcher",
+    "gromov": "colasearch.searchers.gromov:GromovSearcher",
     "random": "colasearch.searchers.random_search:RandomSearcher",
 }
 
@@ -336,7 +338,7 @@ class _Registry(dict):
 
 
 SEARCHERS = _Registry()
-BASELINES = ("unified", "greedy", "random")
+BASELINES = ("unified", "greedy", "gromov", "random")
 
 
 def register_searcher(cls: type[BaseSearcher]) -> type[BaseSearcher]:

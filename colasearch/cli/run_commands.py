@@ -64,7 +64,7 @@ def run(
     model: ModelOption = "smollm2-135m",
     task: TaskOption = None,
     task_aggregate: TaskAggregateOption = "mean",
-    searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: mcts, optuna, rl, frontier, unified, greedy, random or a plug-in.")] = "mcts",
+    searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: mcts, optuna, rl, frontier, unified, greedy, gromov, random or a plug-in.")] = "mcts",
     budget: BudgetOption = None,
     target_speedup: TargetOption = 1.25,
     seed: SeedOption = 0,
@@ -94,6 +94,7 @@ def run(
     dtype: DtypeOption = "auto",
     device_map: DeviceMapOption = None,
     prefix_cache_mb: PrefixCacheOption = None,
+    init: Annotated[Optional[list[Path]], typer.Option("--init", help="Schedule YAML to start the search from (repeatable): proposed first, checked against the model.")] = None,
 ) -> None:
     """Search for the best schedule at a speed target and write it with its held-out numbers.
 
@@ -128,6 +129,10 @@ def run(
     check_at_least(parallel, 1, "--parallel")
     space_options = {"sub_blocks": sub_blocks, "repeats": repeats}
     console = stderr_console()
+    from colasearch.errors import ColasearchError
+    from colasearch.schedule import Schedule
+
+    init_schedules = [Schedule.load(path) for path in init or []]  # a malformed file fails before the model loads
 
     out = out or default_out(model, "+".join(tasks), searcher, target_speedup)
     storage = storage or str(out.with_suffix(".journal"))
@@ -147,12 +152,17 @@ def run(
     # No spinner here: a first load converts a GGUF file under its own progress bar.
     console.print(f"loaded {model} and {context.task.name}: {time.perf_counter() - started:.0f}s")
     context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
+    for path, schedule in zip(init or [], init_schedules):
+        try:
+            schedule.check_fits(context.model)
+        except ColasearchError as error:
+            raise ColasearchError(f"--init {path}: {error}") from None
 
     window = parallel if parallel is not None else max(1, workers)
     with open_executor(context, workers, address, gpus_per_worker, window) as executor:
         outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective, storage,
                                                 resume, options, space_options, progress=not quiet, executor=executor,
-                                                window=window, overwrite=overwrite)
+                                                window=window, overwrite=overwrite, init=tuple(init_schedules))
     if outcome.best is None or outcome.best_value == float("-inf"):
         raise SearcherError(f"{searcher} found no schedule reaching {target_speedup:g}x in {outcome.evaluations} "
                             "evaluations; raise --budget or lower --target-speedup")
@@ -321,7 +331,7 @@ def compare(
     budget = DEFAULT_BUDGET if budget is None else budget
     task = task_spec(task or [DEFAULT_TASK], task_aggregate)
     names = [name.strip() for name in searchers.split(",") if name.strip()] or \
-        ["mcts", "optuna", "rl", "frontier", "unified", "greedy", "random"]
+        ["mcts", "optuna", "rl", "frontier", "unified", "greedy", "gromov", "random"]
     for name in names:
         check_run_options(name, budget, target_speedup, objective)
     from colasearch.cli.prechecks import check_output_folder

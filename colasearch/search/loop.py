@@ -101,7 +101,7 @@ def _items_of(result: EvalResult, full: int | None) -> int | None:
 
 
 def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: int, store=None, evaluator=None,
-               progress: bool = False, window: int = 1, max_idle_rounds: int = 100,
+               progress: bool = False, window: int = 1, max_idle_rounds: int = 100, max_free_tells: int = 1000,
                racing: RacingPolicy | None = None, project: bool = True) -> SearchOutcome:
     """Ask, evaluate, tell until ``budget`` full-split evaluations' worth of items is spent.
 
@@ -214,7 +214,7 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         preparation = int(getattr(searcher, "prepare_cost", 0) or 0) if full_items is not None else 0
         outcome.prior_items += preparation
         spend(preparation)
-        idle = 0
+        idle = free_tells = 0
         while outcome.items_spent < item_budget or outstanding:
             committed = sum(level_items(race.level) or 1 for race in outstanding if not race.done)
             room = window - len(outstanding)
@@ -230,10 +230,12 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
             if outstanding and outstanding[0].done:
                 spent_before = outcome.items_spent
                 tell(outstanding.popleft())
-                # A searcher that only re-proposes what is already known would never spend its budget.
-                idle = idle + 1 if outcome.items_spent == spent_before and not outcome.computed else 0
-                if idle > max_idle_rounds * 10:
+                # A searcher that only re-proposes what is already known (a small space, every schedule on
+                # the target seen) would never spend its budget: stop after a long run of free answers.
+                free_tells = free_tells + 1 if outcome.items_spent == spent_before else 0
+                if free_tells > max_free_tells:
                     break
+                idle = 0
             elif executor.pending():
                 schedule, result = executor.next_finished()
                 key = (schedule.key, _items_of(result, full_items))

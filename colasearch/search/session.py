@@ -191,7 +191,9 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
         raise SearcherError(f"searcher {searcher_name!r}: {error}") from None
     name = study_name(context.model_name, context.task.name, searcher_name, objective_name, target_speedup, seed,
                       f"{context.search_size}/{context.heldout_size}/{context.split_seed}",
-                      {**options, **(space_options or {}), **metric_option(context)})
+                      {**options, **(space_options or {}), **metric_option(context),
+                       # warm starts steer the search: a resume must start from the same ones
+                       **({"init": "+".join(schedule.key for schedule in init)} if init else {})})
     store = RunStore(storage, name, objective.directions, resume=resume, overwrite=overwrite)
     searcher.init_schedules = tuple(init)
     stored_importance = store.attribute("expert_importance")

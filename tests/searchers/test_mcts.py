@@ -32,13 +32,29 @@ def test_virtual_loss_gives_distinct_leaves_in_one_batch(planted):
             searcher.tell(schedule, _result(evaluator, schedule))
 
 
-def test_actions_skip_blocks_of_one_to_four_and_repeat(tiny8):
+def test_below_the_target_edges_skip_blocks_of_one_to_four(tiny8):
     space = SearchSpace.for_model(tiny8, target_speedup=1.25, repeats=True, keep_first=0, keep_last=0)
     searcher = MCTSSearcher(space, None, max_block=4)
-    children = searcher._actions(space.full_chain())
-    lengths = {len(child) for child in children}
-    assert lengths == {4, 5, 6, 7, 9}  # blocks of 1-4 removed, or one layer repeated
-    assert len([child for child in children if len(child) == 9]) == 8
+    children = [child for child, _ in searcher._actions(space.full_chain())]
+    assert {len(child) for child in children} == {4, 5, 6, 7}  # blocks of 1-4 removed
+    assert len(children) == 8 + 7 + 6 + 5  # one per block start
+
+
+def test_at_the_target_edges_loop_segments_that_pay_for_themselves(tiny8):
+    space = SearchSpace.for_model(tiny8, target_speedup=1.25, repeats=True)
+    searcher = MCTSSearcher(space, None)
+    at_target = space.chain_skipping([(3, "all"), (4, "all")])
+    children = [child for child, _ in searcher._actions(at_target, terminal=True)]
+    assert children
+    for child in children:
+        layers = [entry.layer for entry in child]
+        assert len(layers) > len(set(layers))  # a segment runs twice
+        assert space.meets_target(child)  # and the loop is paid for: the projection leaves it alone
+        assert space.project(child) == child
+    loops = {tuple(entry.layer for entry in child) for child in children}
+    assert any(loop.count(1) == 2 for loop in loops) and any(loop.count(6) == 2 for loop in loops)
+    no_repeats = MCTSSearcher(SearchSpace.for_model(tiny8, target_speedup=1.25), None)
+    assert no_repeats._actions(at_target, terminal=True) == []  # nothing left but skips, which only cost
 
 
 def test_chain_length_bounds_are_respected(tiny8, planted):

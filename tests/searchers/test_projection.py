@@ -49,12 +49,14 @@ def test_an_over_skipped_chain_gets_its_most_important_units_back(model):
     assert {6, 5} <= {entry.layer for entry in chain}
 
 
-def test_a_repeat_goes_before_the_layer_it_repeats(model):
+def test_a_loop_of_an_important_layer_survives_where_a_less_important_layer_goes(model):
     space = SearchSpace.for_model(model, target_speedup=1.1, repeats=True)
-    looped = space.full_chain() + (LayerEntry(layer=3),)
-    chain = space.project(looped, prior_for(space, lambda unit: 1.0))
-    assert [entry.layer for entry in chain].count(3) == 1
-    assert space.meets_target(chain)
+    looped = space.full_chain()[:4] + (LayerEntry(layer=3),) + space.full_chain()[4:]
+    chain = space.project(looped, prior_for(space, lambda unit: 5.0 if unit[0] == 3 else 1.0))
+    assert [entry.layer for entry in chain].count(3) == 2 and space.meets_target(chain)
+    # With equal importance, the later copy of a loop goes first.
+    chain = space.project(looped, prior_for(space, lambda unit: 1.0 if unit[0] != 6 else 9.0))
+    assert [entry.layer for entry in chain].count(3) <= 2 and space.meets_target(chain)
 
 
 def test_a_chain_on_target_is_left_alone(model):

@@ -1,0 +1,130 @@
+"""Searchers that use the run's prior (per-unit importance) and warm-start schedules (``--init``)."""
+
+import math
+
+import pytest
+
+from colasearch.priors import Prior
+from colasearch.searchers.base import SearchSpace
+from colasearch.searchers.mcts import MCTSSearcher
+from colasearch.searchers.optuna_search import OptunaSearcher, _greedy_skips
+from colasearch.searchers.rl import RLSearcher
+from colasearch.searchers.warm_start import skipped_units
+
+
+def _planted_prior(evaluator, space):
+    """A prior that knows the planted weights: importance = quality lost by skipping the unit."""
+    return Prior({unit: evaluator.weights[unit] for unit in space.units}, cost=0)
+
+
+def _skipped(schedule, space):
+    return set(skipped_units(schedule, space))
+
+
+# -- MCTS -----------------------------------------------------------------------------------------
+
+def test_mcts_edge_priors_favour_removing_unimportant_units(planted):
+    space, evaluator, objective = planted
+    searcher = MCTSSearcher(space, objective)
+    searcher.prior = _planted_prior(evaluator, space)
+    actions = searcher._actions(space.full_chain())
+    assert sum(p for _, p in actions) == pytest.approx(1.0)
+    single = {next(iter(set(range(8)) - {e.layer for e in child})): p for child, p in actions if len(child) == 7}
+    least, most = min(single, key=lambda l: evaluator.weights[(l, "all")]), max(single, key=lambda l: evaluator.weights[(l, "all")])
+    assert single[least] > single[most]
+    four = [p for child, p in actions if len(child) == 4]
+    assert max(four) < single[least]  # a four-layer skip loses more importance than the cheapest single one
+
+
+def test_mcts_loop_pays_with_the_least_important_units(tiny8, planted):
+    _, evaluator, objective = planted
+    space = SearchSpace.for_model(tiny8, target_speedup=1.25, repeats=True)
+    searcher = MCTSSearcher(space, objective)
+    searcher.prior = _planted_prior(evaluator, space)
+    at_target = space.chain_skipping([(3, "all"), (4, "all")])
+    child, lost = searcher._paid_loop(at_target, 1, 1)  # loop layer 1
+    kept = [unit for unit in space.units if unit[0] not in (1, 3, 4)]
+    cheapest = min(kept, key=lambda unit: evaluator.weights[unit])
+    assert [entry.layer for entry in child].count(1) == 2
+    assert cheapest[0] not in {entry.layer for entry in child}
+    assert lost == pytest.approx(evaluator.weights[cheapest])
+    assert space.meets_target(child)
+
+
+def test_mcts_root_children_are_diverse(tiny8, planted):
+    _, evaluator, objective = planted
+    space = SearchSpace.for_model(tiny8, target_speedup=1.25, keep_first=0, keep_last=0)
+    searcher = MCTSSearcher(space, objective, seed=0, widening=8)
+    searcher.prior = _planted_prior(evaluator, space)
+    (root,) = searcher.ask(1)
+    searcher.tell(root, evaluator.evaluate(root))
+    batch = searcher.ask(8)
+    children = [node.chain for node in searcher.root.children]
+    assert len(children) == 8
+    sizes = {8 - len(child) for child in children}
+    assert len(sizes) >= 2  # skips of several sizes, not eight four-layer skips
+    completions = {space.project(child, searcher.prior) for child in children}
+    assert len(completions) == len(children)  # no two children complete to the same schedule
+    assert len({schedule.key for schedule in batch}) == len(batch)
+
+
+def test_mcts_proposes_warm_starts_right_after_the_root(planted):
+    space, evaluator, objective = planted
+    start = space.schedule_skipping([(2, "all"), (5, "all")])
+    searcher = MCTSSearcher(space, objective)
+    searcher.init_schedules = (start,)
+    first = searcher.ask(4)
+    assert [schedule.key for schedule in first] == [space.schedule(space.full_chain()).key, start.key]
+    for schedule in first:
+        searcher.tell(schedule, evaluator.evaluate(schedule))
+    assert searcher.root.visits == 2 and searcher.root.children[0].chain == tuple(start.layers)
+
+
+# -- Optuna ---------------------------------------------------------------------------------------
+
+def test_optuna_starts_from_the_greedy_schedule_and_its_one_swap_neighbours(planted):
+    space, evaluator, objective = planted
+    searcher = OptunaSearcher(space, objective, seed=0, startup_trials=5)
+    searcher.prior = _planted_prior(evaluator, space)
+    proposals = searcher.ask(5)
+    greedy = set(_greedy_skips(space, searcher.prior))
+    assert _skipped(proposals[0], space) == greedy
+    for schedule in proposals[1:]:
+        skipped = _skipped(schedule, space)
+        assert len(skipped ^ greedy) == 2 and len(skipped) == len(greedy)  # one unit swapped
+        assert space.meets_target(schedule)
+    # The likeliest swaps come first: the smallest loss of prior importance.
+    losses = [sum(evaluator.weights[u] for u in _skipped(s, space)) for s in proposals[1:]]
+    assert losses == sorted(losses)
+
+
+def test_optuna_proposes_warm_starts_first(planted):
+    space, evaluator, objective = planted
+    start = space.schedule_skipping([(1, "all"), (6, "all")])
+    searcher = OptunaSearcher(space, objective, seed=0, startup_trials=3)
+    searcher.init_schedules = (start,)
+    assert searcher.ask(1)[0].key == start.key
+
+
+# -- RL -------------------------------------------------------------------------------------------
+
+def test_rl_starts_from_the_prior(planted):
+    space, evaluator, objective = planted
+    searcher = RLSearcher(space, objective, seed=0)
+    searcher.prior = _planted_prior(evaluator, space)
+    first = searcher.ask(1)[0]
+    by_logit = [searcher.units[i] for i in sorted(range(len(searcher.units)), key=lambda i: -float(searcher.logits[i]))]
+    assert by_logit == searcher.prior.order  # least important -> highest skip logit
+    assert _skipped(first, space) == set(_greedy_skips(space, searcher.prior))
+
+
+def test_rl_proposes_warm_starts_first_and_leans_towards_them(planted):
+    space, evaluator, objective = planted
+    start = space.schedule_skipping([(1, "all"), (6, "all")])
+    searcher = RLSearcher(space, objective, seed=0)
+    searcher.init_schedules = (start,)
+    first = searcher.ask(2)
+    assert first[0].key == start.key
+    top = sorted(range(len(searcher.units)), key=lambda i: -float(searcher.logits[i]))[:2]
+    assert {searcher.units[i] for i in top} == {(1, "all"), (6, "all")}
+    assert searcher.final_schedule().key == start.key  # the mode: not proposed again while it is outstanding
