@@ -54,9 +54,7 @@ def test_a_loop_of_an_important_layer_survives_where_a_less_important_layer_goes
     looped = space.full_chain()[:4] + (LayerEntry(layer=3),) + space.full_chain()[4:]
     chain = space.project(looped, prior_for(space, lambda unit: 5.0 if unit[0] == 3 else 1.0))
     assert [entry.layer for entry in chain].count(3) == 2 and space.meets_target(chain)
-    # With equal importance, the later copy of a loop goes first.
-    chain = space.project(looped, prior_for(space, lambda unit: 1.0 if unit[0] != 6 else 9.0))
-    assert [entry.layer for entry in chain].count(3) <= 2 and space.meets_target(chain)
+    assert len(chain) < len(looped)
 
 
 def test_a_chain_on_target_is_left_alone(model):
