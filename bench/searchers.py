@@ -3,7 +3,7 @@
 Prints a markdown table: held-out quality of each searcher's best schedule (chosen on the search
 split), the full model's held-out quality, ideal speedup, evaluations used and wall time.
 
-    python bench/searchers.py                       # ARC-Easy, PIQA, HellaSwag; budget 40; target 1.25
+    python bench/searchers.py --data DIR            # ARC-Easy, PIQA, HellaSwag; budget 40; target 1.25
     python bench/searchers.py --budget 12 --search-size 32 --heldout-size 100 --tasks arc_easy
 """
 
@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import torch
+from benchdata import add_data_option, data_dir
 
-DATA = Path(__file__).resolve().parent.parent / ".." / "shared" / "data"
 TASKS = {"arc_easy": "arc_easy.jsonl", "piqa": "piqa.jsonl", "hellaswag": "hellaswag.jsonl"}
 SEARCHERS = ("mcts", "optuna", "rl", "frontier", "unified", "greedy", "random")
 BASELINES = {"unified", "greedy", "random"}
@@ -35,7 +34,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--search-metric", default="primary",
                         help="what the searchers maximize on the search split: primary, smooth or a metric name")
+    add_data_option(parser)
     args = parser.parse_args()
+    data = data_dir(parser, args, *(TASKS[name] for name in args.tasks.split(",") if name in TASKS))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
@@ -44,7 +45,7 @@ def main() -> None:
     lines = ["| task | searcher | held-out acc | search acc | ideal speedup | evaluations | wall s | chain |",
              "|---|---|---|---|---|---|---|---|"]
     for task_name in args.tasks.split(","):
-        spec = f"jsonl:{(DATA / TASKS[task_name]).resolve()}"
+        spec = f"jsonl:{data / TASKS[task_name]}"
         context = RunContext.load(args.model, spec, args.search_size, args.heldout_size, 0,
                                   search_metric=args.search_metric)
         metric = context.metric

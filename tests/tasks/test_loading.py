@@ -9,8 +9,6 @@ from colasearch.tasks.generation import GenerationTask
 from colasearch.tasks.multiple_choice import MultipleChoiceTask
 from colasearch.tasks.perplexity import PerplexityTask
 
-DATA = "../shared/data"
-
 
 def write_jsonl(path, records):
     path.write_text("\n".join(json.dumps(record) for record in records) + "\n")
@@ -31,12 +29,12 @@ def test_jsonl_kind_is_detected_from_its_fields(tmp_path):
     assert isinstance(task, GenerationTask) and task.options.max_new_tokens == 4
 
 
-def test_shared_data_uses_the_documented_joins():
-    arc = load_task(f"jsonl:{DATA}/arc_easy.jsonl")
-    hellaswag = load_task(f"jsonl:{DATA}/hellaswag.jsonl")
+def test_shared_data_uses_the_documented_joins(shared_data):
+    arc = load_task(f"jsonl:{shared_data / 'arc_easy.jsonl'}")
+    hellaswag = load_task(f"jsonl:{shared_data / 'hellaswag.jsonl'}")
     assert arc.join == "\nAnswer: " and arc.primary_metric == "acc" and len(arc.items()) == 2000
     assert hellaswag.join == " " and hellaswag.primary_metric == "acc_norm"
-    assert isinstance(load_task(f"text:{DATA}/wikitext2_test_raw.txt"), PerplexityTask)
+    assert isinstance(load_task(f"text:{shared_data / 'wikitext2_test_raw.txt'}"), PerplexityTask)
 
 
 @pytest.mark.parametrize("content, message", [
