@@ -16,7 +16,8 @@ app = typer.Typer(
 )
 
 
-COMMAND_MODULES = ("runtime_commands", "eval_commands", "run_commands", "export_commands", "sweep_commands")
+COMMAND_MODULES = ("runtime_commands", "eval_commands", "run_commands", "export_commands", "sweep_commands",
+                   "dashboard_commands")
 
 
 def _register_commands() -> None:
