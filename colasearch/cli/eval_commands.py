@@ -15,8 +15,10 @@ TaskOption = Annotated[Optional[str], typer.Option(
     "--task", "-t", help="builtin:NAME, jsonl:PATH, text:PATH, fidelity:PATH or lm-eval:NAME (default: the built-in default).")]
 
 
-def _task_options(join: str | None, chat: bool, max_new_tokens: int | None) -> dict:
+def _task_options(join: str | None, chat: bool, max_new_tokens: int | None, lm_eval_include: Path | None = None) -> dict:
     options: dict = {}
+    if lm_eval_include is not None:
+        options["include_path"] = str(lm_eval_include)
     if join is not None:
         options["join"] = join.encode().decode("unicode_escape")
     if chat:
@@ -88,6 +90,7 @@ def eval_command(
     join: Annotated[Optional[str], typer.Option(help="Multiple choice: text between context and choice (escapes allowed).")] = None,
     chat: Annotated[bool, typer.Option(help="Generation: wrap prompts in the model's chat template.")] = False,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="Generation: tokens to decode.")] = None,
+    lm_eval_include: Annotated[Optional[Path], typer.Option(help="lm-eval: a folder of extra task YAMLs (e.g. over local JSON).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
     force: ForceOption = False,
 ) -> None:
@@ -98,7 +101,7 @@ def eval_command(
     # Bad files fail before the model loads.
     if schedule is not None:
         Schedule.load(schedule)
-    chosen_task = load_task(task or DEFAULT_TASK, **_task_options(join, chat, max_new_tokens))
+    chosen_task = load_task(task or DEFAULT_TASK, **_task_options(join, chat, max_new_tokens, lm_eval_include))
 
     from colasearch.evaluator import Evaluator
     from colasearch.loading import load_model
