@@ -8,6 +8,7 @@ of task YAMLs (e.g. ``dataset_path: json`` over local files, so nothing is downl
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,14 @@ class LmEvalTask(ModelTask):
         return [Item(f"{self.task_name}-{index}", index) for index in range(count)]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": "lm-eval", **self.options.model_dump()}
+        described = {"name": self.name, "kind": "lm-eval", **self.options.model_dump()}
+        if self.options.include_path is not None:
+            # An edited task YAML is another task: the result cache must not serve its old scores.
+            digest = hashlib.sha256()
+            for path in sorted(Path(self.options.include_path).rglob("*.yaml")):
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+            described["include_digest"] = digest.hexdigest()[:16]
+        return described
 
     def run(self, model, tokenizer, items: list[Item]) -> dict[str, float]:
         from lm_eval import simple_evaluate
