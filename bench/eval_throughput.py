@@ -6,7 +6,7 @@ The optimized evaluator scores all of them in proposal order, one at a time as a
 plain one scores a spread-out subset (it is slow), interleaved so both run under the same load, and
 both must agree on every metric within 1e-4.
 
-    python bench/eval_throughput.py --items 64 --schedules 50 --baseline-schedules 3
+    python bench/eval_throughput.py --data DIR --items 64 --schedules 50 --baseline-schedules 3
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ import argparse
 import random
 import sys
 import time
-from pathlib import Path
 
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+from benchdata import add_data_option, data_dir
 
 
 def tree_search_schedules(num_layers: int, count: int, seed: int = 0):
@@ -63,7 +60,9 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-schedules", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    add_data_option(parser)
     args = parser.parse_args(argv)
+    data = data_dir(parser, args, "arc_easy.jsonl")
     torch.set_num_threads(args.threads)
 
     from colasearch import load_model
@@ -71,7 +70,7 @@ def main(argv=None) -> int:
     from colasearch.tasks import load_task
 
     model, tokenizer = load_model("smollm2-135m")
-    task = load_task(f"jsonl:{DATA / 'arc_easy.jsonl'}")
+    task = load_task(f"jsonl:{data / 'arc_easy.jsonl'}")
     evaluator = Evaluator(model, tokenizer, task, search_size=args.items, heldout_size=1, seed=args.seed)
     schedules = tree_search_schedules(len(model.model.layers), args.schedules, args.seed)
     items, packed = evaluator.split_items("search"), evaluator.packed("search")
@@ -100,8 +99,8 @@ def main(argv=None) -> int:
     stats = evaluator.stats
     reused = stats["entries_reused"] / max(1, stats["entries_reused"] + stats["entries_run"])
     print(f"ARC-Easy, {args.items} items, SmolLM2-135M-Instruct, {torch.get_num_threads()} threads")
-    print(f"| evaluator | schedules | seconds | evaluations / min |")
-    print(f"|---|---:|---:|---:|")
+    print("| evaluator | schedules | seconds | evaluations / min |")
+    print("|---|---:|---:|---:|")
     print(f"| plain per-choice, no cache | {len(picked)} | {plain_seconds:.1f} | {plain_rate:.2f} |")
     print(f"| optimized (packed, prefix cache) | {len(schedules)} | {fast_seconds:.1f} | {fast_rate:.2f} |")
     print(f"speedup: {fast_rate / plain_rate:.2f}x; largest metric difference on the shared schedules: {worst:.2e}")

@@ -20,21 +20,14 @@ import argparse
 import os
 import random
 import time
-from pathlib import Path
 
 import torch
+from benchdata import add_data_option, data_dir
 
 TASKS = {"arc_easy": "jsonl:arc_easy.jsonl", "piqa": "jsonl:piqa.jsonl", "hellaswag": "jsonl:hellaswag.jsonl",
          "wikitext2": "text:wikitext2_test_raw.txt"}
-SEARCHERS = ("evolution", "mcts", "optuna", "rl", "greedy", "unified", "random")
+SEARCHERS = ("evolution", "mcts", "optuna", "rl", "greedy", "gromov", "unified", "random")
 BOOTSTRAP = 2000
-
-
-def data_dir(value: str | None) -> Path:
-    location = value or os.environ.get("COLASEARCH_DATA")
-    if not location or not Path(location).is_dir():
-        raise SystemExit("bench/searchers.py: pass --data DIR (or set COLASEARCH_DATA) with the benchmark files")
-    return Path(location)
 
 
 def paired(first: list[float], second: list[float], sign: float, seed: int = 0) -> tuple[float, float]:
@@ -53,7 +46,7 @@ def paired(first: list[float], second: list[float], sign: float, seed: int = 0) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=None, help="folder with the benchmark files (default: $COLASEARCH_DATA)")
+    add_data_option(parser)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--targets", default="1.1,1.25,1.5")
@@ -66,9 +59,10 @@ def main() -> None:
     parser.add_argument("--search-metric", default="primary")
     parser.add_argument("--no-racing", action="store_true", help="score every candidate on the whole search split")
     args = parser.parse_args()
+    data = data_dir(parser, args, *(TASKS[name] for name in args.tasks.split(",") if name in TASKS))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
-    data = data_dir(args.data)
+    data = data_dir(parser, args, *(TASKS[name].partition(":")[2] for name in args.tasks.split(",")))
 
     from colasearch.search.racing import RacingPolicy
     from colasearch.search.session import DEFAULT_SEARCHER, RunContext, search_with

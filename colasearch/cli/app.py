@@ -35,7 +35,7 @@ def _options(
 
 
 COMMAND_MODULES = ("runtime_commands", "eval_commands", "run_commands", "export_commands", "sweep_commands",
-                   "cache_commands")
+                   "cache_commands", "dashboard_commands")
 
 
 def _register_commands() -> None:

@@ -19,8 +19,10 @@ TaskAggregateOption = Annotated[str, typer.Option(
     "--task-aggregate", help="With several --task: mean (weighted) or min of each task's primary metric as a share of the full model's.")]
 
 
-def _task_options(join: str | None, chat: bool, max_new_tokens: int | None) -> dict:
+def _task_options(join: str | None, chat: bool, max_new_tokens: int | None, lm_eval_include: Path | None = None) -> dict:
     options: dict = {}
+    if lm_eval_include is not None:
+        options["include_path"] = str(lm_eval_include)
     if join is not None:
         options["join"] = join.encode().decode("unicode_escape")
     if chat:
@@ -93,6 +95,7 @@ def eval_command(
     join: Annotated[Optional[str], typer.Option(help="Multiple choice: text between context and choice (escapes allowed).")] = None,
     chat: Annotated[bool, typer.Option(help="Generation: wrap prompts in the model's chat template.")] = False,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="Generation: tokens to decode.")] = None,
+    lm_eval_include: Annotated[Optional[Path], typer.Option(help="lm-eval: a folder of extra task YAMLs (e.g. over local JSON).")] = None,
     json_output: JsonOption = False,
     force: ForceOption = False,
     quiet: QuietOption = False,
@@ -113,7 +116,8 @@ def eval_command(
     placement(device, dtype, device_map)
     if schedule is not None:
         Schedule.load(schedule)
-    chosen_task = load_task(task or [DEFAULT_TASK], aggregate=task_aggregate, **_task_options(join, chat, max_new_tokens))
+    chosen_task = load_task(task or [DEFAULT_TASK], aggregate=task_aggregate,
+                            **_task_options(join, chat, max_new_tokens, lm_eval_include))
 
     from colasearch.evaluator import Evaluator
     from colasearch.objectives import MeasuredCost

@@ -241,7 +241,9 @@ class RunStore:
             values=[_finite(float(value)) for value in values],
             user_attrs={"chain": schedule.chain, "key": schedule.key, "feasible": bool(feasible),
                         "ideal_speedup": result.ideal_speedup, "schedule": schedule.to_dict(),
-                        "result": result.to_dict()},
+                        "result": result.to_dict(),
+                        # flat, so optuna-dashboard shows and sorts each metric as its own column
+                        **{f"quality_{metric}": value for metric, value in result.quality.items()}},
         )
         self.study.add_trial(trial)
 

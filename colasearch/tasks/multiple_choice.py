@@ -18,7 +18,7 @@ from colasearch.errors import TaskError
 from colasearch.tasks.base import TASK_LOADERS, Item, PackedSequence, ScoringTask, SequenceScores, file_digest
 
 DEFAULT_JOIN = "\nAnswer: "
-# Joins of the data in ../shared/data (SOURCES.md), recognised by file stem.
+# Joins of the external benchmark data (HellaSwag's continuation follows with a space), recognised by file stem.
 KNOWN_JOINS = {"hellaswag": " "}
 KNOWN_PRIMARY = {"hellaswag": "acc_norm"}
 

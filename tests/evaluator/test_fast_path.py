@@ -64,9 +64,9 @@ def test_moe_layers_on_the_fast_path_match_the_plain_path(family):
 
 
 @pytest.mark.integration
-def test_smollm_fast_path_matches_plain_on_arc(smollm):
+def test_smollm_fast_path_matches_plain_on_arc(shared_data, smollm):
     model, tokenizer = smollm
-    task = load_task("jsonl:../shared/data/arc_easy.jsonl")
+    task = load_task(f"jsonl:{shared_data / 'arc_easy.jsonl'}")
     evaluator = Evaluator(model, tokenizer, task, search_size=2, heldout_size=1)
     schedule = Schedule.from_layers([0, 1, 2, 4, {"layer": 5, "run": "attn"}, *range(6, 28), 29], model=model)
     fast = evaluator._fast_scores(schedule, "search")

@@ -63,3 +63,44 @@ def test_sub_blocks_and_a_missing_model_are_refused(tmp_path):
 def test_the_embedded_alias_becomes_its_hub_repository():
     config = mergekit_config(Schedule.from_layers([0, 1], name="smollm2-135m"))
     assert config["slices"][0]["sources"][0]["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+# A skip, a repeated block and a reordered pair: every kind of slice mergekit has to stack.
+MERGE_CHAIN = [0, 1, 2, 1, 2, 4, 3, 5]
+
+
+def test_the_config_is_a_valid_mergekit_configuration(tmp_path):
+    config_classes = pytest.importorskip("mergekit.config", reason="needs mergekit: pip install 'colasearch[mergekit]'")
+    written = write_mergekit(Schedule.from_layers(MERGE_CHAIN), tmp_path / "merge.yaml", model="/models/tiny", dtype="float32")
+    parsed = config_classes.MergeConfiguration.model_validate(yaml.safe_load(written.read_text()))
+    assert parsed.merge_method == "passthrough" and len(parsed.slices) == len(layer_ranges(Schedule.from_layers(MERGE_CHAIN)))
+
+
+def test_mergekit_yaml_builds_the_scheduled_model(tmp_path, tiny_model_dir):
+    """Real mergekit on the export: plain transformers loads its output, which computes what apply_schedule does."""
+    pytest.importorskip("mergekit.scripts.run_yaml", reason="needs mergekit: pip install 'colasearch[mergekit]'")
+    import subprocess
+    import sys
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from colasearch import scheduled
+
+    config = write_mergekit(Schedule.from_layers(MERGE_CHAIN), tmp_path / "merge.yaml", model=str(tiny_model_dir),
+                            dtype="float32")
+    merged = tmp_path / "merged"
+    # What the mergekit-yaml console script runs, with this interpreter (a venv may lack the script itself).
+    command = "import sys; from mergekit.scripts.run_yaml import main; sys.argv[0] = 'mergekit-yaml'; sys.exit(main())"
+    completed = subprocess.run([sys.executable, "-c", command, str(config), str(merged), "--no-cuda"],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    exported = AutoModelForCausalLM.from_pretrained(merged).eval()
+    original = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    assert exported.config.num_hidden_layers == len(MERGE_CHAIN)
+    input_ids = torch.randint(4, 96, (2, 11), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), scheduled(original, Schedule.from_layers(MERGE_CHAIN, model=original)):
+        expected = original(input_ids).logits
+    with torch.no_grad():
+        actual = exported(input_ids).logits
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)

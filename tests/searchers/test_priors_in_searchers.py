@@ -1,6 +1,5 @@
 """Searchers that use the run's prior (per-unit importance) and warm-start schedules (``--init``)."""
 
-import math
 
 import pytest
 

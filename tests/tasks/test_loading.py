@@ -1,5 +1,4 @@
 import json
-import os
 
 import pytest
 
@@ -9,8 +8,6 @@ from colasearch.tasks import DEFAULT_TASK, Task, load_task
 from colasearch.tasks.generation import GenerationBase
 from colasearch.tasks.multiple_choice import MultipleChoiceTask
 from colasearch.tasks.perplexity import PerplexityTask
-
-DATA = os.environ.get("COLASEARCH_DATA")
 
 
 def write_jsonl(path, records):
@@ -32,14 +29,12 @@ def test_jsonl_kind_is_detected_from_its_fields(tmp_path):
     assert isinstance(task, GenerationBase) and task.options.max_new_tokens == 4
 
 
-def test_shared_data_uses_the_documented_joins():
-    if not DATA:
-        pytest.skip("COLASEARCH_DATA is not set (the folder of the shared benchmark data)")
-    arc = load_task(f"jsonl:{DATA}/arc_easy.jsonl")
-    hellaswag = load_task(f"jsonl:{DATA}/hellaswag.jsonl")
+def test_shared_data_uses_the_documented_joins(shared_data):
+    arc = load_task(f"jsonl:{shared_data / 'arc_easy.jsonl'}")
+    hellaswag = load_task(f"jsonl:{shared_data / 'hellaswag.jsonl'}")
     assert arc.join == "\nAnswer: " and arc.primary_metric == "acc" and len(arc.items()) == 2000
     assert hellaswag.join == " " and hellaswag.primary_metric == "acc_norm"
-    assert isinstance(load_task(f"text:{DATA}/wikitext2_test_raw.txt"), PerplexityTask)
+    assert isinstance(load_task(f"text:{shared_data / 'wikitext2_test_raw.txt'}"), PerplexityTask)
 
 
 @pytest.mark.parametrize("content, message", [

@@ -1,0 +1,100 @@
+"""ARC-Easy accuracy three ways on the same items and the same model object: lm-eval's own
+``simple_evaluate`` (HFLM around the model), colasearch's lm-eval adapter (``lm-eval:NAME`` over a
+local task YAML), and colasearch's own multiple-choice path (``jsonl:``); for the full model and
+with a schedule applied. Prints a markdown table and every item on which lm-eval and ``jsonl:``
+choose differently.
+
+    python bench/lm_eval_parity.py --data DIR --items 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from benchdata import add_data_option, data_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = "arc_easy_local"
+
+
+def harness(model, tokenizer, folder: Path, count: int, batch_size: int):
+    """lm-eval alone: accuracy, acc_norm and per-document correctness."""
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    from colasearch.tasks.lm_eval_adapter import task_manager_for
+
+    output = simple_evaluate(model=HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size), tasks=[TASK],
+                             task_manager=task_manager_for(TASK, str(folder)), bootstrap_iters=0,
+                             samples={TASK: list(range(count))}, log_samples=True)
+    results = output["results"][TASK]
+    correct = {sample["doc_id"]: bool(sample["acc"]) for sample in output["samples"][TASK]}
+    return results["acc,none"], results["acc_norm,none"], correct
+
+
+def ours(model, tokenizer, task, schedule):
+    """colasearch's jsonl: path: accuracy, acc_norm and per-item correctness, in file order."""
+    from colasearch.evaluator import reference_scores
+
+    items = task.items()
+    packed = task.pack(items, tokenizer)
+    scores = reference_scores(model, schedule, packed)
+    metrics = task.metrics(items, packed, scores)
+    correct = {}
+    for index, (item, sequence, score) in enumerate(zip(items, packed, scores)):
+        loglikelihoods = task.choice_loglikelihoods(sequence, score)
+        correct[index] = max(range(len(loglikelihoods)), key=loglikelihoods.__getitem__) == item.data.label
+    return metrics["acc"], metrics["acc_norm"], correct
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--schedule", type=Path, default=ROOT / "schedules" / "smollm2-135m-unified-24.yaml")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    add_data_option(parser)
+    args = parser.parse_args()
+    data = data_dir(parser, args, "arc_easy.jsonl")
+    torch.set_num_threads(args.threads)
+
+    from colasearch import Schedule, load_model
+    from colasearch.runtime import scheduled
+    from colasearch.tasks import load_task
+    from colasearch.tasks.lm_eval_adapter import write_multiple_choice_task
+
+    model, tokenizer = load_model("smollm2-135m")
+    folder = Path(tempfile.mkdtemp(prefix="lm_eval_parity_"))
+    subset = folder / "arc_easy.jsonl"  # the first N items: both sides read this one file
+    with (data / "arc_easy.jsonl").open() as source:
+        subset.write_text("".join(line for _, line in zip(range(args.items), source)))
+    write_multiple_choice_task(subset, folder, TASK)  # the join ARC-Easy uses in colasearch: "\nAnswer: "
+    adapter_task = load_task(f"lm-eval:{TASK}", include_path=str(folder), batch_size=args.batch_size)
+    jsonl_task = load_task(f"jsonl:{subset}")
+
+    lines = ["| model | items | lm-eval simple_evaluate acc | adapter acc | jsonl: acc | "
+             "lm-eval acc_norm | jsonl: acc_norm | items chosen differently | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+    differences = []
+    for label, schedule in (("full", None), (f"schedule {args.schedule.stem}", Schedule.load(args.schedule))):
+        started = time.perf_counter()
+        with scheduled(model, schedule):
+            harness_acc, harness_norm, harness_correct = harness(model, tokenizer, folder, args.items, args.batch_size)
+            adapter_acc = adapter_task.run(model, tokenizer, adapter_task.items())["acc"]
+        our_acc, our_norm, our_correct = ours(model, tokenizer, jsonl_task, schedule)
+        differing = [index for index in our_correct if our_correct[index] != harness_correct[index]]
+        differences += [f"{label}: item {index} ({jsonl_task.items()[index].id}): lm-eval "
+                        f"{'right' if harness_correct[index] else 'wrong'}, jsonl: {'right' if our_correct[index] else 'wrong'}"
+                        for index in differing]
+        lines.append(f"| {label} | {args.items} | {harness_acc:.3f} | {adapter_acc:.3f} | {our_acc:.3f} | "
+                     f"{harness_norm:.3f} | {our_norm:.3f} | {len(differing)} | {time.perf_counter() - started:.0f} |")
+        print(lines[-1], flush=True)
+    print("\n".join(lines))
+    print("\n".join(differences) or "no item is chosen differently")
+
+
+if __name__ == "__main__":
+    main()
