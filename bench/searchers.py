@@ -59,7 +59,6 @@ def main() -> None:
     parser.add_argument("--search-metric", default="primary")
     parser.add_argument("--no-racing", action="store_true", help="score every candidate on the whole search split")
     args = parser.parse_args()
-    data = data_dir(parser, args, *(TASKS[name] for name in args.tasks.split(",") if name in TASKS))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
     data = data_dir(parser, args, *(TASKS[name].partition(":")[2] for name in args.tasks.split(",")))
