@@ -64,7 +64,7 @@ def run(
     model: ModelOption = "smollm2-135m",
     task: TaskOption = None,
     task_aggregate: TaskAggregateOption = "mean",
-    searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: mcts, optuna, rl, frontier, unified, greedy, gromov, random or a plug-in.")] = "mcts",
+    searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: mcts, evolution, optuna, rl, frontier, unified, greedy, gromov, random or a plug-in.")] = "mcts",
     budget: BudgetOption = None,
     target_speedup: TargetOption = 1.25,
     seed: SeedOption = 0,
@@ -331,7 +331,7 @@ def compare(
     budget = DEFAULT_BUDGET if budget is None else budget
     task = task_spec(task or [DEFAULT_TASK], task_aggregate)
     names = [name.strip() for name in searchers.split(",") if name.strip()] or \
-        ["mcts", "optuna", "rl", "frontier", "unified", "greedy", "gromov", "random"]
+        ["mcts", "evolution", "optuna", "rl", "frontier", "unified", "greedy", "gromov", "random"]
     for name in names:
         check_run_options(name, budget, target_speedup, objective)
     from colasearch.cli.prechecks import check_output_folder
