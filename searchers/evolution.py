@@ -17,6 +17,7 @@ import random
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 from colasearch.searchers.base import BaseSearcher, SearcherError, Unit
+from colasearch.searchers.warm_start import skipped_units
 
 
 class EvolutionSearcher(BaseSearcher):
@@ -75,7 +76,7 @@ class EvolutionSearcher(BaseSearcher):
     # -- candidates ------------------------------------------------------------------------------
 
     def _starting_points(self) -> list[frozenset[Unit]]:
-        starts = [self._skipped_of(schedule) for schedule in self.init_schedules]
+        starts = [frozenset(skipped_units(schedule, self.space)) for schedule in self.init_schedules]
         if not starts:
             starts.append(self._greedy())
         return starts
@@ -90,13 +91,6 @@ class EvolutionSearcher(BaseSearcher):
                 break
             skipped.append(unit)
         return frozenset(skipped)
-
-    def _skipped_of(self, schedule: Schedule) -> frozenset[Unit]:
-        attention = {entry.layer for entry in schedule.layers if entry.runs_attention}
-        mlp = {entry.layer for entry in schedule.layers if entry.runs_mlp}
-        kept = {"all": lambda layer: layer in attention and layer in mlp,
-                "attn": lambda layer: layer in attention, "mlp": lambda layer: layer in mlp}
-        return frozenset(unit for unit in self.space.units if not kept[unit[1]](unit[0]))
 
     def _propose(self, skipped: frozenset[Unit], proposals: list[Schedule]) -> None:
         schedule = self.space.schedule_skipping(skipped)
