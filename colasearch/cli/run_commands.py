@@ -46,7 +46,14 @@ def _phase(console, description: str):
     started = time.perf_counter()
     with console.status(f"{description} ..."):
         yield
-    console.print(f"{description}: {time.perf_counter() - started:.0f}s")
+    _progress_line(console, f"{description}: {time.perf_counter() - started:.0f}s")
+
+
+def _progress_line(console, text: str) -> None:
+    """A line of progress for a person watching: on a terminal only, so that in a pipe or a log a failed run
+    still leaves exactly one line on stderr, its error."""
+    if console.is_terminal:
+        console.print(text)
 
 
 def _finish(context, candidate, measure: bool):
@@ -150,7 +157,7 @@ def run(
                               search_metric=search_metric, device=device, dtype=dtype, device_map=device_map,
                               **evaluator_options)
     # No spinner here: a first load converts a GGUF file under its own progress bar.
-    console.print(f"loaded {model} and {context.task.name}: {time.perf_counter() - started:.0f}s")
+    _progress_line(console, f"loaded {model} and {context.task.name}: {time.perf_counter() - started:.0f}s")
     context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
     for path, schedule in zip(init or [], init_schedules):
         try:
