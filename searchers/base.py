@@ -97,6 +97,15 @@ class SearchSpace(BaseModel):
             entries.extend([LayerEntry(layer=layer, run=run)] * (2 if layer in repeated else 1))
         return tuple(entries)
 
+    def skips_until_target(self, order: Iterable[Unit]) -> list[Unit]:
+        """Units of ``order`` skipped one by one until the target is met: one-shot pruning in that order."""
+        skipped: list[Unit] = []
+        for unit in order:
+            if self.meets_target(self.chain_skipping(skipped)):
+                break
+            skipped.append(unit)
+        return skipped
+
     def schedule_skipping(self, skipped: Iterable[Unit], repeated: Iterable[int] = ()) -> Schedule | None:
         chain = self.chain_skipping(skipped, repeated)
         return self.schedule(chain) if chain else None

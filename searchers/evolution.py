@@ -85,12 +85,7 @@ class EvolutionSearcher(BaseSearcher):
         """One-shot pruning: least important units first until the target is met (cost order without a prior)."""
         order = self.prior.order if self.prior is not None else \
             sorted(self.space.units, key=lambda unit: (-self.space.unit_cost(unit), unit))
-        skipped: list[Unit] = []
-        for unit in order:
-            if self.space.meets_target(self.space.chain_skipping(skipped)):
-                break
-            skipped.append(unit)
-        return frozenset(skipped)
+        return frozenset(self.space.skips_until_target(order))
 
     def _propose(self, skipped: frozenset[Unit], proposals: list[Schedule]) -> None:
         schedule = self.space.schedule_skipping(skipped)

@@ -52,9 +52,4 @@ class GreedySearcher(ConstructedBaseline):
     def schedule(self) -> Schedule:
         if self.order is None:
             raise SearcherError("greedy: prepare(evaluator) must run before ask")
-        skipped = []
-        for unit in self.order:
-            if self.space.meets_target(self.space.chain_skipping(skipped)):
-                break
-            skipped.append(unit)
-        return self.space.schedule_skipping(skipped)
+        return self.space.schedule_skipping(self.space.skips_until_target(self.order))

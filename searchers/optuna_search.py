@@ -178,12 +178,7 @@ def _kept_units(schedule: Schedule, space) -> set:
 
 def _greedy_skips(space, prior) -> list:
     """Units skipped least important first until the target is met (ShortGPT's one-shot pruning)."""
-    skipped: list = []
-    for unit in sorted(space.units, key=lambda unit: (prior.of(unit), unit)):
-        if space.meets_target(space.chain_skipping(skipped)):
-            break
-        skipped.append(unit)
-    return skipped
+    return space.skips_until_target(sorted(space.units, key=lambda unit: (prior.of(unit), unit)))
 
 
 def _swap_neighbours(space, prior, skipped: list) -> list[list]:

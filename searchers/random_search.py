@@ -24,13 +24,7 @@ class RandomSearcher(BaseSearcher):
         """Skip units in a random order until the target is met, so the cost sits at the target."""
         order = list(self.space.units)
         self._random.shuffle(order)
-        skipped = []
-        for unit in order:
-            chain = self.space.chain_skipping(skipped)
-            if self.space.meets_target(chain):
-                break
-            skipped.append(unit)
-        return self.space.schedule_skipping(skipped)
+        return self.space.schedule_skipping(self.space.skips_until_target(order))
 
     def ask(self, n: int = 1) -> list[Schedule]:
         proposals = []
