@@ -8,6 +8,11 @@ difference and its standard error from a bootstrap over items.
 
     python bench/searchers.py --data ../shared/data                      # all tasks, 1.1/1.25/1.5x
     python bench/searchers.py --data ../shared/data --tasks arc_easy --targets 1.25 --budget 20
+    python bench/searchers.py --data ../shared/data --results runs.jsonl   # resumable, cell by cell
+
+With ``--results FILE`` every finished cell (task, target, schedule) is appended to FILE with its
+held-out values item by item, and a rerun with the same settings reads those cells back instead of
+recomputing them, so the grid (hours on a CPU) can be built over several runs and survives a kill.
 
 The searchers are chosen on their search-split results only; the best baseline is the best on
 held-out items (the comparison is conservative towards the baselines). The verdict names the
@@ -17,6 +22,7 @@ default searcher of ``colasearch run`` as well as the best one.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import time
@@ -44,6 +50,33 @@ def paired(first: list[float], second: list[float], sign: float, seed: int = 0) 
     return mean, (sum((value - centre) ** 2 for value in means) / (len(means) - 1)) ** 0.5
 
 
+class ResultCells:
+    """Finished cells, appended one JSON line each; a torn last line (a killed run) is ignored on read."""
+
+    def __init__(self, path: str | None, settings: dict):
+        self.path, self.settings, self.cells = path, settings, {}
+        if path and os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        cell = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if cell.get("settings") == settings:
+                        self.cells[(cell["task"], cell["target"], cell["name"])] = cell
+
+    def get(self, task: str, target: float | None, name: str) -> dict | None:
+        return self.cells.get((task, target, name))
+
+    def put(self, task: str, target: float | None, name: str, **values) -> dict:
+        cell = {"settings": self.settings, "task": task, "target": target, "name": name, **values}
+        self.cells[(task, target, name)] = cell
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(cell) + "\n")
+        return cell
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_option(parser)
@@ -58,6 +91,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--search-metric", default="primary")
     parser.add_argument("--no-racing", action="store_true", help="score every candidate on the whole search split")
+    parser.add_argument("--results", help="JSON-lines file of finished cells: appended to, and read back on a rerun")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -77,35 +111,61 @@ def main() -> None:
         lines.append(line)
         print(line, flush=True)
 
+    settings = {key: getattr(args, key) for key in ("model", "budget", "search_size", "heldout_size", "seed",
+                                                     "search_metric", "no_racing")}
+    cells = ResultCells(args.results, settings)
+    contexts: dict[str, RunContext] = {}
+
+    def loaded(task_name: str) -> RunContext:
+        """The task's model and evaluator, loaded only when a cell has to be computed."""
+        if task_name not in contexts:
+            kind, _, file = TASKS[task_name].partition(":")
+            contexts[task_name] = RunContext.load(args.model, f"{kind}:{data / file}", args.search_size,
+                                                  args.heldout_size, 0, search_metric=args.search_metric)
+        return contexts[task_name]
+
     for task_name in args.tasks.split(","):
-        kind, _, file = TASKS[task_name].partition(":")
-        context = RunContext.load(args.model, f"{kind}:{data / file}", args.search_size, args.heldout_size, 0,
-                                  search_metric=args.search_metric)
-        metric = context.metric
-        sign = 1.0 if context.task.metric_directions[metric] == "maximize" else -1.0
+        full = cells.get(task_name, None, "full model")
+        if full is None:
+            context = loaded(task_name)
+            evaluator, metric = context.evaluator, context.metric
+            full = cells.put(task_name, None, "full model", metric=metric,
+                             sign=1.0 if context.task.metric_directions[metric] == "maximize" else -1.0,
+                             heldout=evaluator.evaluate(None, "heldout").quality[metric],
+                             search=evaluator.evaluate(None, "search").quality[metric])
+        metric, sign = full["metric"], full["sign"]
         item_metric = "nll" if metric == "perplexity" else metric
-        full_heldout = context.evaluator.evaluate(None, "heldout")
-        emit(f"| {task_name} | - | full model | {full_heldout.quality[metric]:.4f} | "
-             f"{context.evaluator.evaluate(None, 'search').quality[metric]:.4f} | 1.000x | - | - | - |")
+        emit(f"| {task_name} | - | full model | {full['heldout']:.4f} | {full['search']:.4f} | 1.000x | - | - | - |")
         for target in (float(value) for value in args.targets.split(",")):
             heldout: dict[str, tuple[float, list[float]]] = {}
             search_quality: dict[str, float] = {}
             for name in names:
-                evaluator = context.fresh_evaluator()  # no cache carried over from another searcher
-                started = time.perf_counter()
-                budget = 1 if searcher_class(name).is_baseline and name != "random" else args.budget
-                outcome, _ = search_with(context, name, budget, target, args.seed, evaluator=evaluator, racing=racing)
-                seconds = time.perf_counter() - started
-                if outcome.best is None or outcome.best_value == float("-inf"):
-                    emit(f"| {task_name} | {target:g}x | {name} | - | - | - | {outcome.full_equivalents:.1f} | "
-                         f"{outcome.evaluations} | {seconds:.0f} |")
+                cell = cells.get(task_name, target, name)
+                if cell is None:
+                    context = loaded(task_name)
+                    evaluator = context.fresh_evaluator()  # no cache carried over from another searcher
+                    started = time.perf_counter()
+                    budget = 1 if searcher_class(name).is_baseline and name != "random" else args.budget
+                    outcome, _ = search_with(context, name, budget, target, args.seed, evaluator=evaluator,
+                                             racing=racing)
+                    found = outcome.best is not None and outcome.best_value != float("-inf")
+                    result = evaluator.evaluate(outcome.best, "heldout") if found else None
+                    cell = cells.put(
+                        task_name, target, name, found=found, compute=outcome.full_equivalents,
+                        candidates=outcome.evaluations, seconds=time.perf_counter() - started,
+                        schedule=outcome.best.key if found else None,
+                        heldout=result.quality[metric] if found else None,
+                        per_item=result.extra["per_item"][item_metric] if found else None,
+                        search=outcome.best_result.quality[metric] if found else None,
+                        speedup=outcome.best_result.ideal_speedup if found else None)
+                if not cell["found"]:
+                    emit(f"| {task_name} | {target:g}x | {name} | - | - | - | {cell['compute']:.1f} | "
+                         f"{cell['candidates']} | {cell['seconds']:.0f} |")
                     continue
-                result = evaluator.evaluate(outcome.best, "heldout")
-                heldout[name] = (result.quality[metric], result.extra["per_item"][item_metric])
-                search_quality[name] = outcome.best_result.quality[metric]
-                emit(f"| {task_name} | {target:g}x | {name} | {result.quality[metric]:.4f} | "
-                     f"{outcome.best_result.quality[metric]:.4f} | {outcome.best_result.ideal_speedup:.3f}x | "
-                     f"{outcome.full_equivalents:.1f} | {outcome.evaluations} | {seconds:.0f} |")
+                heldout[name] = (cell["heldout"], cell["per_item"])
+                search_quality[name] = cell["search"]
+                emit(f"| {task_name} | {target:g}x | {name} | {cell['heldout']:.4f} | {cell['search']:.4f} | "
+                     f"{cell['speedup']:.3f}x | {cell['compute']:.1f} | {cell['candidates']} | {cell['seconds']:.0f} |")
             searched = {name: value for name, value in heldout.items() if not searcher_class(name).is_baseline}
             baselines = {name: value for name, value in heldout.items() if searcher_class(name).is_baseline}
             if not searched or not baselines:
@@ -117,8 +177,7 @@ def main() -> None:
                 if name not in searched:
                     continue
                 mean, error = paired(searched[name][1], baselines[base][1], sign)
-                ratio = searched[name][0] / full_heldout.quality[metric] if sign > 0 else \
-                    full_heldout.quality[metric] / searched[name][0]
+                ratio = searched[name][0] / full["heldout"] if sign > 0 else full["heldout"] / searched[name][0]
                 verdicts.append(f"| {task_name} | {target:g}x | {label}: {name} | {base} | "
                                 f"{searched[name][0]:.4f} vs {baselines[base][0]:.4f} | {mean:+.4f} ± {error:.4f} | "
                                 f"{mean / error if error else float('inf'):+.1f} | {ratio:.3f} |")

@@ -215,10 +215,10 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         outcome.prior_items += preparation
         spend(preparation)
         idle = free_tells = 0
-        while outcome.items_spent < item_budget or outstanding:
+        # The first proposal always runs, so a baseline whose preparation ate the budget is still scored.
+        while outcome.items_spent < item_budget or outstanding or not outcome.records:
             committed = sum(level_items(race.level) or 1 for race in outstanding if not race.done)
             room = window - len(outstanding)
-            # The first proposal always runs, so a baseline whose preparation ate the budget is still scored.
             if outcome.records and outcome.items_spent + committed >= item_budget:
                 room = 0
             asked = searcher.ask(room) if room > 0 and not searcher.finished else []

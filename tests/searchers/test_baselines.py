@@ -109,3 +109,21 @@ def test_gromov_refuses_a_target_no_contiguous_block_reaches():
     searcher.distances = torch.zeros(9, 9)
     with pytest.raises(SearcherError, match="no contiguous block"):
         searcher.schedule()
+
+
+
+def test_a_baseline_whose_calibration_eats_the_budget_is_still_scored(tiny_llama):
+    # Block Influence calibrates on 16 items, the whole search split here: a budget of one evaluation is
+    # spent before the loop starts, and the loop must still score the one schedule it found.
+    from colasearch.evaluator import Evaluator
+    from colasearch.objectives import make_objective
+    from colasearch.tasks import load_task
+    from colasearch.tasks.char_tokenizer import CharTokenizer
+
+    evaluator = Evaluator(tiny_llama, CharTokenizer(), load_task("builtin:capitals"), search_size=16, heldout_size=8)
+    space = SearchSpace.for_model(tiny_llama, target_speedup=1.25)
+    objective = make_objective("quality", metric="acc", target_speedup=1.25)
+    searcher = GreedySearcher(space, objective)
+    outcome = run_search(searcher, InProcessExecutor(evaluator), objective, 1, evaluator=evaluator)
+    assert outcome.evaluations == 1 and outcome.best is not None
+    assert outcome.prior_items == searcher.prepare_cost == 16
