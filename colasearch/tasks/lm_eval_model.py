@@ -112,7 +112,9 @@ class ColasearchLM(HFLM):
         for index, request in enumerate(requests):
             context, gen_kwargs = request.args
             kwargs = normalize_gen_kwargs(dict(gen_kwargs), self.max_gen_toks)
-            until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
+            until = kwargs.pop("until", None)
+            # handle_stop_sequences appends the end of text to the list it gets: never to the request's own.
+            until = handle_stop_sequences(list(until) if isinstance(until, list) else until, eos=eos)
             max_gen_toks = kwargs.pop("max_gen_toks")
             kwargs = _greedy_unless_sampling(kwargs)  # so "do_sample: false" and "temperature: 0" batch together
             sampling = repr(sorted(kwargs.items()))
