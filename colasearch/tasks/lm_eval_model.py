@@ -2,9 +2,10 @@
 
 Multiple-choice tasks send one log-likelihood request per choice, all with the same context. HFLM
 runs the whole context again for every choice (it only shares logits when every continuation is a
-single token); here each distinct context runs once, and its choices continue from its KV cache as
-one batch. ``generate_until`` batches prompts whose stop strings and token budgets differ: one
-``model.generate`` per batch, each row stopping on its own strings and budget.
+single token); here each distinct context runs once, and its choices continue from its KV cache: one
+forward per batch of contexts, then their choices in a few forwards of similar lengths.
+``generate_until`` batches prompts whose stop strings and token budgets differ: one ``model.generate``
+per batch, each row stopping on its own strings and budget.
 
 Both give what HFLM gives request by request: the same log-likelihoods (up to float rounding) and
 greedy flags, the same generated text. The model may run a schedule: its cache slots are the
@@ -49,17 +50,23 @@ class ColasearchLM(HFLM):
             answers = super()._loglikelihood_tokens([requests[index] for index in alone], disable_tqdm, override_bs)
             for index, answer in zip(alone, answers):
                 results[index] = answer
-        for context, indices in shared.items():
-            answers = self._score_from_context(list(context), [requests[index][2] for index in indices])
-            for index, answer in zip(indices, answers):
-                results[index] = answer
-                if requests[index][0] is not None:
-                    self.cache_hook.add_partial("loglikelihood", requests[index][0], answer)
+        # Longest contexts first, as HFLM orders its requests: similar lengths share a batch, so little padding.
+        contexts = sorted(shared, key=len, reverse=True)
+        per_batch = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else len(contexts)
+        for start in range(0, len(contexts), per_batch):
+            chosen = contexts[start:start + per_batch]
+            batch = [(list(context), [requests[index][2] for index in shared[context]]) for context in chosen]
+            for context, answers in zip(chosen, self._score_from_contexts(batch)):
+                for index, answer in zip(shared[context], answers):
+                    results[index] = answer
+                    if requests[index][0] is not None:
+                        self.cache_hook.add_partial("loglikelihood", requests[index][0], answer)
         return results
 
     def _continues_from_cache(self, context: list[int], continuation: list[int]) -> bool:
-        # A pair longer than the window is truncated from the left by HFLM, which cuts into the context.
-        return (self.backend == "causal" and len(context) >= 1 and len(continuation) >= 1
+        # A pair longer than the window is truncated from the left by HFLM, which cuts into the context; a
+        # one-token context leaves nothing to cache.
+        return (self.backend == "causal" and len(context) >= 2 and len(continuation) >= 1
                 and len(context) + len(continuation) <= self.max_length + 1)
 
     def _autocast(self):
@@ -67,39 +74,67 @@ class ColasearchLM(HFLM):
                               enabled=self.mixed_precision_dtype is not None)
 
     @torch.no_grad()
-    def _score_from_context(self, context: list[int], continuations: list[list[int]]) -> list[tuple[float, bool]]:
-        """Log-likelihood and greedy flag of each continuation after ``context``, which runs once.
+    def _score_from_contexts(self, batch: list[tuple[list[int], list[list[int]]]]) -> list[list[tuple[float, bool]]]:
+        """Log-likelihood and greedy flag of each continuation after its context; every context runs once.
 
-        The cache holds the context but its last token: that token's prediction scores each
-        continuation's first token, so every row is [last context token, continuation[:-1]].
+        One forward runs every context but its last token (left-padded) into a KV cache. Then rows
+        [last context token, continuation[:-1]] (right-padded) continue from their context's cache row:
+        the last context token's prediction scores each continuation's first token.
         """
-        device = self.device
-        prefix_cache, cache_name = None, cache_kwarg(self.model)
-        if len(context) > 1:
-            prefix_cache = new_cache(self.model)  # the model's config: a schedule's slots and layer types
-            with self._autocast():
-                self.model(torch.tensor([context[:-1]], device=device), use_cache=True, **{cache_name: prefix_cache})
-        batch = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else len(continuations)
+        device, pad = self.device, self.tokenizer.pad_token_id or 0
+        prefixes = [context[:-1] for context, _ in batch]
+        width = max(len(prefix) for prefix in prefixes)
+        prefix_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prefixes], device=device)
+        cache = new_cache(self.model)  # from the model's config: a schedule's cache slots and layer types
+        with self._autocast():
+            self.model(torch.tensor([[pad] * (width - len(p)) + p for p in prefixes], device=device),
+                       attention_mask=prefix_mask, position_ids=(prefix_mask.cumsum(-1) - 1).clamp(min=0),
+                       use_cache=True, logits_to_keep=1, **{cache_kwarg(self.model): cache})  # only the cache is wanted
+        # (context, choice) of every continuation, longest first. Choices run from one token to twenty:
+        # a row joins the chunk before it while it is at least half as long as the chunk's first and the
+        # chunk stays within the tokens of a plain batch of these contexts, so padding does not eat what
+        # the cache saves.
+        rows = sorted(((owner, choice) for owner, (_, continuations) in enumerate(batch)
+                       for choice in range(len(continuations))), key=lambda row: -len(batch[row[0]][1][row[1]]))
+        budget = max(len(context) for context, _ in batch) * len(batch)
+        chunks: list[list[tuple[int, int]]] = []
+        for owner, choice in rows:
+            length = len(batch[owner][1][choice])
+            if chunks:
+                longest = len(batch[chunks[-1][0][0]][1][chunks[-1][0][1]])
+                if 2 * length >= longest and (len(chunks[-1]) + 1) * longest <= budget:
+                    chunks[-1].append((owner, choice))
+                    continue
+            chunks.append([(owner, choice)])
+        answers: list[list] = [[None] * len(continuations) for _, continuations in batch]
+        for chunk in chunks:
+            for (owner, choice), answer in zip(chunk, self._continue(batch, prefix_mask, cache, chunk)):
+                answers[owner][choice] = answer
+        return answers
+
+    def _continue(self, batch, prefix_mask: torch.Tensor, prefix_cache, rows) -> list[tuple[float, bool]]:
+        """Score the continuations ``rows`` ((context, choice) pairs) from the contexts' cache."""
+        device, pad = self.device, self.tokenizer.pad_token_id or 0
+        owners = [owner for owner, _ in rows]
+        continuations = [batch[owner][1][choice] for owner, choice in rows]
+        cache = copy.deepcopy(prefix_cache)  # the forward appends to it in place; other rows need it as it is
+        cache.batch_select_indices(torch.tensor(owners, device=device))
+        longest = max(len(continuation) for continuation in continuations)
+        # Right padding: a causal row never attends to the padding after it.
+        inputs = torch.tensor([[batch[owner][0][-1], *continuation[:-1]] + [pad] * (longest - len(continuation))
+                               for owner, continuation in zip(owners, continuations)], device=device)
+        mask = prefix_mask[owners]
+        with self._autocast():
+            logits = self.model(inputs, attention_mask=torch.cat([mask, torch.ones_like(inputs)], dim=1),
+                                position_ids=mask.sum(-1, keepdim=True) + torch.arange(longest, device=device),
+                                use_cache=True, **{cache_kwarg(self.model): cache}).logits
+        logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
         answers = []
-        for start in range(0, len(continuations), batch):
-            chunk = continuations[start:start + batch]
-            width = max(len(continuation) for continuation in chunk)
-            # Right padding: a causal row never attends to the padding after it.
-            rows = [[context[-1], *continuation[:-1]] + [self.tokenizer.pad_token_id or 0] * (width - len(continuation))
-                    for continuation in chunk]
-            cache = None
-            if prefix_cache is not None:
-                cache = copy.deepcopy(prefix_cache)  # the forward appends to it in place
-                cache.batch_repeat_interleave(len(chunk))
-            with self._autocast():
-                logits = self.model(torch.tensor(rows, device=device), use_cache=cache is not None,
-                                    **{cache_name: cache}).logits
-            logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
-            for row, continuation in enumerate(chunk):
-                scored = logprobs[row, :len(continuation)]
-                targets = torch.tensor(continuation, device=scored.device)
-                greedy = bool((scored.argmax(dim=-1) == targets).all())
-                answers.append((float(scored.gather(1, targets[:, None]).sum()), greedy))
+        for row, continuation in enumerate(continuations):
+            scored = logprobs[row, :len(continuation)]
+            targets = torch.tensor(continuation, device=scored.device)
+            greedy = bool((scored.argmax(dim=-1) == targets).all())
+            answers.append((float(scored.gather(1, targets[:, None]).sum()), greedy))
         return answers
 
     # -- generation -----------------------------------------------------------------------------
