@@ -77,20 +77,25 @@ def main() -> None:
     jsonl_task = load_task(f"jsonl:{subset}")
 
     lines = ["| model | items | lm-eval simple_evaluate acc | adapter acc | jsonl: acc | "
-             "lm-eval acc_norm | jsonl: acc_norm | items chosen differently | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+             "lm-eval acc_norm | jsonl: acc_norm | items chosen differently | lm-eval s | adapter s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     differences = []
     for label, schedule in (("full", None), (f"schedule {args.schedule.stem}", Schedule.load(args.schedule))):
-        started = time.perf_counter()
         with scheduled(model, schedule):
+            started = time.perf_counter()
             harness_acc, harness_norm, harness_correct = harness(model, tokenizer, folder, args.items, args.batch_size)
+            harness_seconds = time.perf_counter() - started
+            # The adapter runs each shared context once (ColasearchLM); HFLM runs it once per choice.
+            started = time.perf_counter()
             adapter_acc = adapter_task.run(model, tokenizer, adapter_task.items())["acc"]
+            adapter_seconds = time.perf_counter() - started
         our_acc, our_norm, our_correct = ours(model, tokenizer, jsonl_task, schedule)
         differing = [index for index in our_correct if our_correct[index] != harness_correct[index]]
         differences += [f"{label}: item {index} ({jsonl_task.items()[index].id}): lm-eval "
                         f"{'right' if harness_correct[index] else 'wrong'}, jsonl: {'right' if our_correct[index] else 'wrong'}"
                         for index in differing]
         lines.append(f"| {label} | {args.items} | {harness_acc:.3f} | {adapter_acc:.3f} | {our_acc:.3f} | "
-                     f"{harness_norm:.3f} | {our_norm:.3f} | {len(differing)} | {time.perf_counter() - started:.0f} |")
+                     f"{harness_norm:.3f} | {our_norm:.3f} | {len(differing)} | {harness_seconds:.1f} | {adapter_seconds:.1f} |")
         print(lines[-1], flush=True)
     print("\n".join(lines))
     print("\n".join(differences) or "no item is chosen differently")

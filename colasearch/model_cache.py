@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -39,6 +40,10 @@ SAMPLE_BYTES = 1 << 20
 KEY_VERSION = b"colasearch-gguf-key-1"
 
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+# Before content keys a copy was ``models/<stem>-<tag>``: the tag hashed path, size and mtime, and the copy was
+# float32 with no metadata file. Nothing loads such a folder any more; it is listed (and cleared) as legacy.
+LEGACY_NAME = re.compile(r"(?P<stem>.+)-(?P<tag>[0-9a-f]{12})")
 
 
 def cache_root() -> Path:
@@ -247,10 +252,11 @@ class CacheEntry:
     size: int
     path: Path
     source: str | None = None
+    legacy: bool = False  # never loaded again: a path-keyed copy from before content keys, or an unreadable folder
 
     def as_dict(self) -> dict:
         return {"key": self.key, "model": self.model, "dtype": self.dtype, "size": self.size,
-                "path": str(self.path), "source": self.source}
+                "path": str(self.path), "source": self.source, "legacy": self.legacy}
 
 
 def _entry(folder: Path) -> CacheEntry:
@@ -258,9 +264,11 @@ def _entry(folder: Path) -> CacheEntry:
         meta = json.loads((folder / METADATA_FILE).read_text())
         return CacheEntry(meta["key"], meta["model"], meta["dtype"], folder_size(folder), folder, meta.get("source"))
     except (OSError, ValueError, KeyError, TypeError):
-        # A copy made before content keys (``<stem>-<path hash>``): float32, keyed by its folder's tag.
-        stem, _, tag = folder.name.rpartition("-")
-        return CacheEntry(tag or folder.name, stem or folder.name, "float32 (old key)", folder_size(folder), folder)
+        old = LEGACY_NAME.fullmatch(folder.name)
+        if old:  # keyed by its folder's tag, so `cache clear TAG` finds it too
+            return CacheEntry(old["tag"], old["stem"], "float32", folder_size(folder), folder, legacy=True)
+        # Not ours to read, yet under our folder: listed, so that it can be seen and cleared.
+        return CacheEntry(folder.name, folder.name, "?", folder_size(folder), folder, legacy=True)
 
 
 def list_entries() -> list[CacheEntry]:
@@ -272,9 +280,14 @@ def list_entries() -> list[CacheEntry]:
     return sorted((_entry(folder) for folder in folders), key=lambda entry: (entry.model, entry.key, entry.dtype))
 
 
-def select_entries(key: str | None = None) -> list[CacheEntry]:
-    """All entries, or those whose key starts with ``key`` (every dtype of that model)."""
+def select_entries(key: str | None = None, legacy: bool = False) -> list[CacheEntry]:
+    """All entries (only the legacy ones with ``legacy``), or those whose key starts with ``key`` (every dtype
+    of that model)."""
     entries = list_entries()
+    if legacy:
+        if key is not None:
+            raise ColasearchError("give a key or --legacy, not both")
+        return [entry for entry in entries if entry.legacy]
     if key is None:
         return entries
     chosen = [entry for entry in entries if entry.key.startswith(key)]

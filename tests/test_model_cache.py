@@ -99,8 +99,8 @@ def test_cache_list_and_clear_commands(cache, tiny_gguf):
     assert listed.exit_code == 0, listed.output
     entries = json.loads(listed.stdout)["entries"]
     key = content_key(tiny_gguf)
-    assert {(entry["key"], entry["dtype"]) for entry in entries} == {
-        (key, "float32"), (key, "bfloat16"), ("0123456789ab", "float32 (old key)")}
+    assert {(entry["key"], entry["dtype"], entry["legacy"]) for entry in entries} == {
+        (key, "float32", False), (key, "bfloat16", False), ("0123456789ab", "float32", True)}
 
     refused = runner.invoke(app, ["cache", "clear", key[:6]], input="n\n")
     assert refused.exit_code != 0 and len(list_entries()) == 3
@@ -135,3 +135,41 @@ def test_a_corrupt_gguf_is_one_line_and_leaves_no_copy(cache, tiny_gguf, tmp_pat
         ensure_converted(broken)
     assert "\n" not in str(caught.value)
     assert not [path for path in (cache / "models").iterdir()]
+
+
+def test_legacy_path_keyed_copies_are_listed_with_their_size_and_cleared(cache, tiny_gguf):
+    """Copies from before content keys (``<stem>-<12 hex of path, size, mtime>``, no metadata) are never
+    loaded again: they are shown as legacy with their size, and ``clear --legacy`` deletes only them."""
+    from colasearch.cli.app import main
+
+    ensure_converted(tiny_gguf, "float32")
+    old = cache / "models" / "SmolLM2-135M-Instruct.Q4_1-23b758505882"
+    old.mkdir()
+    (old / "config.json").write_text("{}")
+    (old / "model.safetensors").write_bytes(b"\0" * 5000)
+    stray = cache / "models" / "something-else"
+    stray.mkdir()
+
+    legacy = [entry for entry in list_entries() if entry.legacy]
+    assert [(entry.model, entry.key, entry.dtype) for entry in legacy] == [
+        ("SmolLM2-135M-Instruct.Q4_1", "23b758505882", "float32"), ("something-else", "something-else", "?")]
+    assert legacy[0].size == 5002
+
+    runner = CliRunner()
+    from colasearch.cli import app
+    from colasearch.cli.app import _register_commands
+
+    _register_commands()
+    table = runner.invoke(app, ["cache", "list"], env={"COLUMNS": "300"})
+    assert table.exit_code == 0, table.output
+    assert "2 legacy (5.0 KB), unused: colasearch cache clear --legacy" in table.stdout
+    assert "float32 (legacy)" in table.stdout
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cache", "clear", "23b7", "--legacy", "--yes"])
+    assert exit_info.value.code == 2  # a key and --legacy: one or the other
+    cleared = runner.invoke(app, ["cache", "clear", "--legacy", "--yes"])
+    assert cleared.exit_code == 0, cleared.output
+    assert cleared.stdout.strip() == "freed 5.0 KB"
+    assert [entry.legacy for entry in list_entries()] == [False]  # the content-keyed copy stays
+    assert not old.exists() and not stray.exists()

@@ -46,6 +46,24 @@ def _model_name(schedule, model: str | None) -> str:
     return name
 
 
+def _load_named(schedule, model: str | None, device: str, dtype: str):
+    """The model the flag names, or else the one the schedule names.
+
+    ``run`` names a local GGUF or folder by its stem (a shipped file must not hold a local path), so a
+    name from the schedule that loads neither as an alias, a folder nor a cached hub id asks for --model.
+    """
+    from colasearch.errors import ModelNotFoundError
+
+    name = _model_name(schedule, model)
+    try:
+        return load(name, device, dtype)
+    except ModelNotFoundError:
+        if model is not None:
+            raise
+        raise ModelNotFoundError(f"the schedule names its model {name!r}, which is no alias, folder or cached hub id "
+                                 f"here (a local model file is named by its stem): pass --model PATH") from None
+
+
 @app.command()
 def export(
     schedule: ScheduleArgument,
@@ -85,7 +103,7 @@ def export(
 
         from colasearch.export import export_checkpoint
 
-        language_model, tokenizer = load(_model_name(chosen, model), device, dtype or "float32")
+        language_model, tokenizer = _load_named(chosen, model, device, dtype or "float32")
         hf_logging.disable_progress_bar()  # stdout and stderr carry only the result and errors
         with _writing(out):
             written = export_checkpoint(language_model, chosen, out, tokenizer=tokenizer, force=force, overwrite=overwrite)

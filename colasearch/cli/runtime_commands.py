@@ -66,6 +66,9 @@ def generate(
     from colasearch.devices import model_device
 
     encoded = tokenizer(text, return_tensors="pt").to(model_device(language_model))
+    if encoded.input_ids.shape[1] == 0:
+        # A tokenizer may drop every character it has no token for (and add no BOS): nothing to continue.
+        raise ColasearchError(f"the prompt {prompt[:40]!r} is no tokens for this model's tokenizer; give text it can encode")
     if speculative:
         output = _speculative_output(language_model, chosen, encoded, max_new_tokens, draft_tokens, force)
     else:

@@ -97,9 +97,10 @@ class LmEvalTask(ModelTask):
 
     def run(self, model, tokenizer, items: list[Item]) -> dict[str, float]:
         from lm_eval import simple_evaluate
-        from lm_eval.models.huggingface import HFLM
 
-        wrapped = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=self.options.batch_size)
+        from colasearch.tasks.lm_eval_model import ColasearchLM
+
+        wrapped = ColasearchLM(pretrained=model, tokenizer=tokenizer, batch_size=self.options.batch_size)
         try:
             output = simple_evaluate(model=wrapped, tasks=[self.task_name], num_fewshot=self.options.num_fewshot,
                                      samples={self.task_name: [item.data for item in items]},

@@ -42,3 +42,20 @@ def test_generate_prints_only_the_generated_text(tmp_path):
     out_of_range = Schedule.from_layers([0, 31]).save(tmp_path / "far.yaml")
     result = run_cli("generate", "--schedule", str(out_of_range), "Hello")
     assert result.returncode == 2 and "layer 31 is out of range" in result.stderr
+
+
+
+def test_a_prompt_of_no_tokens_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    """The tiny GGUF's byte-level tokenizer has tokens "w0".."w95" and no merges: any text encodes to nothing."""
+    from colasearch.cli.app import main
+    from colasearch.testing import write_tiny_gguf
+
+    monkeypatch.setenv("COLASEARCH_CACHE", str(tmp_path / "cache"))
+    gguf = write_tiny_gguf(tmp_path / "tiny.gguf", num_layers=2)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--model", str(gguf), "--max-new-tokens", "2", "hello"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err  # the first load's conversion notice may come before the one error line
+    assert err.strip().splitlines()[-1] == ("colasearch: error: the prompt 'hello' is no tokens for this model's "
+                                            "tokenizer; give text it can encode")

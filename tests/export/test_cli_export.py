@@ -140,3 +140,14 @@ def test_an_unwritable_output_is_one_line_and_exit_2(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and err.startswith("colasearch: error:"), err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["blocker", "s.yaml", "taken"]
     assert not list((tmp_path / "taken").iterdir())
+
+
+def test_checkpoint_export_of_a_gguf_stem_asks_for_the_model_path(tmp_path, capsys):
+    """What ``run`` writes for a local GGUF: its stem, which is no hub id; the user must say where the file is."""
+    Schedule.from_layers([0, 2, 3], name="qwen2.5-coder-1.5b-instruct-q4_k_m").save(tmp_path / "s.yaml")
+    code, out, err = cli(["export", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "ckpt")], capsys)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "colasearch: error: the schedule names its model 'qwen2.5-coder-1.5b-instruct-q4_k_m', which is no alias, "
+        "folder or cached hub id here (a local model file is named by its stem): pass --model PATH"]
+    assert not (tmp_path / "ckpt").exists()
