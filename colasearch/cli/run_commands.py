@@ -233,6 +233,10 @@ def run(
         table.add_row(*cells)
     if not json_output:
         Console().print(table)
+    highest = getattr(outcome, "highest", None)
+    if highest is not None:
+        console.print(f"kept {found.schedule.chain}: the highest search value ({highest.chain}) did not lead the "
+                      "search's start by a paired standard error, so its lead is likely luck")
 
     provenance = {"_full": full, "task_spec": task, "storage": storage, "study": outcome.store.name,
                   "evaluations": outcome.evaluations, "search_size": search_size, "heldout_size": heldout_size,
@@ -254,7 +258,8 @@ def run(
                     "evaluations": outcome.evaluations, "computed": outcome.computed, "reused": outcome.reused,
                     "full_split_evaluations": round(outcome.full_equivalents, 2),
                     "stopped_early": outcome.stopped_early, "search_seconds": round(outcome.seconds, 1), "total_seconds": round(total_seconds, 1),
-                    "rows": rows, "out": str(out), "chain": found.schedule.chain})
+                    "rows": rows, "out": str(out), "chain": found.schedule.chain,
+                    "highest_not_chosen": highest.chain if highest is not None else None})
     console.print(f"wrote {out}  ({found.schedule.chain})")
 
 

@@ -7,7 +7,10 @@ Every searcher gets the same mechanisms here, not in its own code:
   to a schedule that cannot be chosen; the searcher is told the result under the schedule it asked for
   (for a tree search, that is a rollout completing its partial chain);
 - **multi-fidelity racing** (``colasearch.search.racing``): a candidate runs on nested item subsets and
-  stops once it is clearly worse than the incumbent, item by item.
+  stops once it is clearly worse than the incumbent, item by item;
+- a **confident final choice**: among full-split results, the one whose paired lower bound over the
+  first full-split result (the searcher's starting point) is highest, so a schedule that is only
+  luckier on the search items does not replace the start.
 
 The budget is counted in item-evaluations: ``budget`` full-split evaluations' worth. A (schedule, item
 count) pair is never evaluated twice: repeats are answered from the cache for free. On resume, the
@@ -26,7 +29,7 @@ from colasearch.priors import Prior, compute_prior
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 from colasearch.search.executor import Executor
-from colasearch.search.racing import RacingPolicy, clearly_worse, paired_estimate, racing_metric
+from colasearch.search.racing import RacingPolicy, clearly_worse, confident_choice, paired_estimate, racing_metric
 from colasearch.searchers.base import BaseSearcher, SearcherError
 
 PRIOR_ATTRIBUTE = "prior"
@@ -45,6 +48,7 @@ class SearchOutcome:
     items_per_evaluation: int = 1
     stopped_early: int = 0     # candidates a race stopped before the full split
     prior_items: int = 0       # item-forwards of the prior and the searcher's own preparation
+    highest: Schedule | None = None  # the highest full-split value, where the confident choice differs
 
     @property
     def evaluations(self) -> int:
@@ -253,10 +257,25 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
                 idle += 1
                 if idle > max_idle_rounds:
                     break
+        if metric is not None and racing.choice_z > 0:
+            _choose_confidently(outcome, objective, metric, sign, racing.choice_z)
     finally:
         bar.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, z: float) -> None:
+    """Replace the highest full-split value by the confident choice (see ``racing.confident_choice``)."""
+    full = [(schedule, result) for schedule, result in outcome.records
+            if not result.extra.get("estimated") and objective.feasible(result)
+            and metric in (result.extra.get("per_item") or {})]
+    if len(full) < 2:
+        return
+    schedule, result = confident_choice(full, full[0][1], metric, sign, z)
+    if schedule.key != outcome.best.key:
+        outcome.highest = outcome.best
+        outcome.best, outcome.best_result, outcome.best_value = schedule, result, objective.scalar(result)
 
 
 def _projected(space, schedule: Schedule, prior: Prior | None) -> Schedule:

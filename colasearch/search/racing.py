@@ -16,14 +16,18 @@ from colasearch.results import EvalResult
 
 #: A candidate stops when its paired mean difference to the incumbent is below -Z standard errors.
 DEFAULT_Z = 1.0
+#: The final choice leaves the search's starting point only for a paired lower bound above zero.
+DEFAULT_CHOICE_Z = 1.0
 
 
 @dataclass(frozen=True)
 class RacingPolicy:
-    """How candidates race: ``z`` standard errors below the incumbent stops one."""
+    """How candidates race: ``z`` standard errors below the incumbent stops one. ``choice_z``: how the final
+    schedule is chosen among full-split results (0 = the highest value, as a plain search would)."""
 
     z: float = DEFAULT_Z
     enabled: bool = True
+    choice_z: float = DEFAULT_CHOICE_Z
 
 
 def racing_metric(objective) -> str | None:
@@ -69,3 +73,22 @@ def paired_estimate(candidate: EvalResult, incumbent: EvalResult) -> EvalResult:
     extra = {key: value for key, value in candidate.extra.items() if key != "per_item"}
     extra.update(estimated=True, subset_quality=dict(candidate.quality))
     return replace(candidate, quality=quality, extra=extra)
+
+
+def confident_choice(results: list, anchor: EvalResult, metric: str, sign: float, z: float):
+    """The entry of ``results`` (pairs whose second item is an ``EvalResult``) with the highest paired lower
+    bound, mean - z * SE of its difference to ``anchor`` on the same items; the anchor's own bound is 0.
+
+    Why: the highest of many values measured on the same items is mostly the luckiest one (the winner's
+    curse), and its lead shrinks or vanishes on unseen items. Asking for a lead of ``z`` standard errors
+    over the search's starting point (for every searcher, the prior's one-shot answer or the user's
+    ``--init``) keeps a pick that is only luckier, and still takes one that is clearly better. Ties keep
+    the earliest entry, so an equal candidate never displaces the start.
+    """
+    def bound(result: EvalResult) -> float:
+        if result is anchor:
+            return 0.0
+        mean, error, _ = paired_difference(result, anchor, metric, sign)
+        return mean - z * error
+
+    return max(results, key=lambda entry: bound(entry[1]))

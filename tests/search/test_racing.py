@@ -3,7 +3,7 @@ import math
 import pytest
 
 from colasearch.results import EvalResult
-from colasearch.search.racing import clearly_worse, paired_difference, paired_estimate
+from colasearch.search.racing import clearly_worse, confident_choice, paired_difference, paired_estimate
 
 
 def result(values, metric="acc", quality=None):
@@ -40,3 +40,22 @@ def test_perplexity_is_estimated_on_the_log_scale():
     incumbent = result([2.0, 2.0], metric="perplexity", quality={"perplexity": math.exp(2.0)})
     candidate = result([2.5], metric="perplexity", quality={"perplexity": math.exp(2.5)})
     assert paired_estimate(candidate, incumbent).quality["perplexity"] == pytest.approx(math.exp(2.5))
+
+
+def test_the_final_choice_keeps_the_start_against_a_candidate_that_is_only_luckier():
+    start = result([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    lucky = result([1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0])   # two items gained, one lost: +0.125, SE 0.23
+    assert confident_choice([("start", start), ("lucky", lucky)], start, "acc", 1.0, z=1.0)[0] == "start"
+    # With z = 0 the choice is the highest value, as a plain search makes it.
+    assert confident_choice([("start", start), ("lucky", lucky)], start, "acc", 1.0, z=0.0)[0] == "lucky"
+
+
+def test_the_final_choice_takes_a_clearly_better_candidate_and_orients_by_direction():
+    start = result([1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    better = result([1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0])  # three items gained, none lost
+    slightly = result([1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    entries = [("start", start), ("slightly", slightly), ("better", better)]
+    assert confident_choice(entries, start, "acc", 1.0, z=1.0)[0] == "better"
+    # For a metric to minimize the same values make "start" the best: every candidate is higher.
+    nll = [(name, result(r.extra["per_item"]["acc"], metric="nll")) for name, r in entries]
+    assert confident_choice(nll, nll[0][1], "nll", -1.0, z=1.0)[0] == "start"
