@@ -33,22 +33,31 @@ def harness(model, tokenizer, folder: Path, count: int, batch_size: int):
                              samples={TASK: list(range(count))}, log_samples=True)
     results = output["results"][TASK]
     correct = {sample["doc_id"]: bool(sample["acc"]) for sample in output["samples"][TASK]}
-    return results["acc,none"], results["acc_norm,none"], correct
+    # filtered_resps holds one (log-likelihood, is_greedy) pair per choice, in choice order.
+    loglikelihoods = {sample["doc_id"]: [float(response[0]) for response in sample["filtered_resps"]]
+                      for sample in output["samples"][TASK]}
+    return results["acc,none"], results["acc_norm,none"], correct, loglikelihoods
 
 
 def ours(model, tokenizer, task, schedule):
-    """colasearch's jsonl: path: accuracy, acc_norm and per-item correctness, in file order."""
+    """colasearch's jsonl: path: accuracy, acc_norm, per-item correctness and per-choice
+    log-likelihoods, in file order."""
     from colasearch.evaluator import reference_scores
 
     items = task.items()
     packed = task.pack(items, tokenizer)
     scores = reference_scores(model, schedule, packed)
     metrics = task.metrics(items, packed, scores)
-    correct = {}
+    correct, choices = {}, {}
     for index, (item, sequence, score) in enumerate(zip(items, packed, scores)):
-        loglikelihoods = task.choice_loglikelihoods(sequence, score)
+        loglikelihoods = [float(value) for value in task.choice_loglikelihoods(sequence, score)]
+        choices[index] = loglikelihoods
         correct[index] = max(range(len(loglikelihoods)), key=loglikelihoods.__getitem__) == item.data.label
-    return metrics["acc"], metrics["acc_norm"], correct
+    return metrics["acc"], metrics["acc_norm"], correct, choices
+
+
+def _rounded(loglikelihoods: list[float]) -> str:
+    return "[" + ", ".join(f"{value:.3f}" for value in loglikelihoods) + "]"
 
 
 def main() -> None:
@@ -83,16 +92,18 @@ def main() -> None:
     for label, schedule in (("full", None), (f"schedule {args.schedule.stem}", Schedule.load(args.schedule))):
         with scheduled(model, schedule):
             started = time.perf_counter()
-            harness_acc, harness_norm, harness_correct = harness(model, tokenizer, folder, args.items, args.batch_size)
+            harness_acc, harness_norm, harness_correct, harness_choices = harness(model, tokenizer, folder, args.items, args.batch_size)
             harness_seconds = time.perf_counter() - started
             # The adapter runs each shared context once (ColasearchLM); HFLM runs it once per choice.
             started = time.perf_counter()
             adapter_acc = adapter_task.run(model, tokenizer, adapter_task.items())["acc"]
             adapter_seconds = time.perf_counter() - started
-        our_acc, our_norm, our_correct = ours(model, tokenizer, jsonl_task, schedule)
+        our_acc, our_norm, our_correct, our_choices = ours(model, tokenizer, jsonl_task, schedule)
         differing = [index for index in our_correct if our_correct[index] != harness_correct[index]]
-        differences += [f"{label}: item {index} ({jsonl_task.items()[index].id}): lm-eval "
-                        f"{'right' if harness_correct[index] else 'wrong'}, jsonl: {'right' if our_correct[index] else 'wrong'}"
+        differences += [f"{label}: item {index} ({jsonl_task.items()[index].id}, label "
+                        f"{jsonl_task.items()[index].data.label}): lm-eval "
+                        f"{'right' if harness_correct[index] else 'wrong'} {_rounded(harness_choices[index])}, "
+                        f"jsonl: {'right' if our_correct[index] else 'wrong'} {_rounded(our_choices[index])}"
                         for index in differing]
         lines.append(f"| {label} | {args.items} | {harness_acc:.3f} | {adapter_acc:.3f} | {our_acc:.3f} | "
                      f"{harness_norm:.3f} | {our_norm:.3f} | {len(differing)} | {harness_seconds:.1f} | {adapter_seconds:.1f} |")
