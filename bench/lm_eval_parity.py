@@ -2,7 +2,7 @@
 ``simple_evaluate`` (HFLM around the model), colasearch's lm-eval adapter (``lm-eval:NAME`` over a
 local task YAML), and colasearch's own multiple-choice path (``jsonl:``); for the full model and
 with a schedule applied. Prints a markdown table and every item on which lm-eval and ``jsonl:``
-choose differently.
+choose differently (by acc or by acc_norm), with both paths' per-choice log-likelihoods.
 
     python bench/lm_eval_parity.py --data DIR --items 100
 """
@@ -110,7 +110,8 @@ def main() -> None:
     for label, schedule in (("full", None), (f"schedule {args.schedule.stem}", Schedule.load(args.schedule))):
         with scheduled(model, schedule):
             started = time.perf_counter()
-            harness_acc, harness_norm, harness_correct, harness_correct_norm, harness_choices = harness(model, tokenizer, folder, args.items, args.batch_size)
+            harness_acc, harness_norm, harness_correct, harness_correct_norm, harness_choices = harness(
+                model, tokenizer, folder, args.items, args.batch_size)
             harness_seconds = time.perf_counter() - started
             # The adapter runs each shared context once (ColasearchLM); HFLM runs it once per choice.
             started = time.perf_counter()
@@ -124,7 +125,8 @@ def main() -> None:
             differences += [_difference(label, metric, jsonl_task, index, harness_right[index], our_right[index],
                                         harness_choices[index], our_choices[index]) for index in indices]
         lines.append(f"| {label} | {args.items} | {harness_acc:.3f} | {adapter_acc:.3f} | {our_acc:.3f} | "
-                     f"{harness_norm:.3f} | {our_norm:.3f} | {len(differing)} | {len(differing_norm)} | {harness_seconds:.1f} | {adapter_seconds:.1f} |")
+                     f"{harness_norm:.3f} | {our_norm:.3f} | {len(differing)} | {len(differing_norm)} | "
+                     f"{harness_seconds:.1f} | {adapter_seconds:.1f} |")
         print(lines[-1], flush=True)
     print("\n".join(lines))
     print("\n".join(differences) or "no item is chosen differently")
