@@ -71,7 +71,7 @@ def run(
     model: ModelOption = "smollm2-135m",
     task: TaskOption = None,
     task_aggregate: TaskAggregateOption = "mean",
-    searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: mcts, evolution, optuna, rl, frontier, unified, greedy, gromov, random or a plug-in.")] = "mcts",
+    searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: evolution (default), mcts, optuna, rl, frontier, unified, greedy, gromov, random or a plug-in.")] = "evolution",
     budget: BudgetOption = None,
     target_speedup: TargetOption = 1.25,
     seed: SeedOption = 0,
@@ -204,7 +204,9 @@ def run(
 
     metric = context.metric
     total_seconds = time.perf_counter() - started
-    table = Table(title=f"{model} on {context.task.name}: target {target_speedup:g}x, {outcome.evaluations} candidates "
+    from colasearch.loading import portable_name
+
+    table = Table(title=f"{portable_name(model)} on {context.task.name}: target {target_speedup:g}x, {outcome.evaluations} candidates "
                         f"for {outcome.full_equivalents:.1f} full-split evaluations of compute ({outcome.stopped_early} "
                         f"stopped early by racing; {outcome.computed} computed, {outcome.reused} read back) in "
                         f"{outcome.seconds:.0f}s of search; {total_seconds:.0f}s in all")
@@ -380,7 +382,9 @@ def compare(
             chosen[name] = (candidate.search.ideal_speedup, candidate.heldout.quality[metric])
         rows.append(row)
 
-    table = Table(title=f"{model} on {context.task.name}: target {target_speedup:g}x, budget {budget}; full model "
+    from colasearch.loading import portable_name
+
+    table = Table(title=f"{portable_name(model)} on {context.task.name}: target {target_speedup:g}x, budget {budget}; full model "
                         f"{metric} held-out {full.heldout.quality[metric]:.4f}")
     table.add_column("searcher", no_wrap=True)
     for column in (f"{metric} held-out", f"{metric} search", "ideal speedup", "measured", "evaluations", "wall s"):

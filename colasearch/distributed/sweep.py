@@ -23,7 +23,7 @@ class SweepConfig(BaseModel):
 
     models: tuple[str, ...] = Field(min_length=1)
     tasks: tuple[str, ...] = Field(min_length=1)
-    searchers: tuple[str, ...] = ("mcts",)
+    searchers: tuple[str, ...] = ("evolution",)
     targets: tuple[float, ...] = (1.25,)
     budget: int = Field(default=40, ge=1)
     seed: int = 0

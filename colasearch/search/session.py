@@ -16,7 +16,7 @@ from colasearch.search.loop import SearchOutcome, run_search
 from colasearch.search.storage import RunStore
 from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher, searcher_class
 
-DEFAULT_SEARCHER = "mcts"
+DEFAULT_SEARCHER = "evolution"
 DEFAULT_BUDGET = 100
 DEFAULT_TARGET = 1.25
 # Search metrics that compare a schedule with the full model token by token: the evaluator computes the
@@ -265,6 +265,10 @@ def deployable(context: RunContext, candidate: Candidate, objective_name: str, t
 
     metric = context.metric
     full = extra_provenance.pop("_full")
+    if extra_provenance.get("study") and context.model_name:
+        # The study is named after the model as the user typed it; the shipped file names it portably.
+        extra_provenance["study"] = extra_provenance["study"].replace(context.model_name,
+                                                                      portable_name(context.model_name))
     quality = QualityMetric(metric=metric, heldout=candidate.heldout.quality[metric],
                             full_heldout=full.heldout.quality[metric], search=candidate.search.quality[metric],
                             full_search=full.search.quality[metric])
