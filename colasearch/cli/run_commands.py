@@ -237,8 +237,8 @@ def run(
         Console().print(table)
     highest = getattr(outcome, "highest", None)
     if highest is not None:
-        console.print(f"kept {found.schedule.chain}: the highest search value ({highest.chain}) did not lead the "
-                      "search's start by a paired standard error, so its lead is likely luck")
+        console.print(f"chose {found.schedule.chain}, the surest lead over the search's first proposal, not the "
+                      f"highest search value ({highest.chain}): its lead was within one paired standard error")
 
     provenance = {"_full": full, "task_spec": task, "storage": storage, "study": outcome.store.name,
                   "evaluations": outcome.evaluations, "search_size": search_size, "heldout_size": heldout_size,

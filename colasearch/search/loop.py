@@ -9,7 +9,7 @@ Every searcher gets the same mechanisms here, not in its own code:
 - **multi-fidelity racing** (``colasearch.search.racing``): a candidate runs on nested item subsets and
   stops once it is clearly worse than the incumbent, item by item;
 - a **confident final choice**: among full-split results, the one whose paired lower bound over the
-  first full-split result (the searcher's starting point) is highest, so a schedule that is only
+  first full-split result (the searcher's first proposal) is highest, so a schedule that is only
   luckier on the search items does not replace the start.
 
 The budget is counted in item-evaluations: ``budget`` full-split evaluations' worth. A (schedule, item
