@@ -56,6 +56,12 @@ class ResultCells:
     def __init__(self, path: str | None, settings: dict):
         self.path, self.settings, self.cells = path, settings, {}
         if path and os.path.exists(path):
+            with open(path, "rb+") as handle:
+                # A kill mid-line leaves no newline: end that line, or the next cell would be glued onto it.
+                if handle.seek(0, os.SEEK_END) > 0:
+                    handle.seek(-1, os.SEEK_END)
+                    if handle.read(1) != b"\n":
+                        handle.write(b"\n")
             with open(path, encoding="utf-8") as handle:
                 for line in handle:
                     try:
