@@ -50,11 +50,20 @@ def paired(first: list[float], second: list[float], sign: float, seed: int = 0) 
     return mean, (sum((value - centre) ** 2 for value in means) / (len(means) - 1)) ** 0.5
 
 
+#: Settings that change what a searcher finds but not the full model or a baseline: their cells are shared
+#: between runs that differ only in these.
+SEARCH_ONLY_SETTINGS = ("search_metric", "no_racing")
+
+
 class ResultCells:
-    """Finished cells, appended one JSON line each; a torn last line (a killed run) is ignored on read."""
+    """Finished cells, appended one JSON line each; a torn last line (a killed run) is ignored on read.
+
+    The full model's and the baselines' cells (``shared=True``) are keyed without the search-only settings,
+    so a run with another search metric reuses them instead of recomputing an hour of held-out items."""
 
     def __init__(self, path: str | None, settings: dict):
         self.path, self.settings, self.cells = path, settings, {}
+        self.shared_settings = {key: value for key, value in settings.items() if key not in SEARCH_ONLY_SETTINGS}
         if path and os.path.exists(path):
             with open(path, "rb+") as handle:
                 # A kill mid-line leaves no newline: end that line, or the next cell would be glued onto it.
@@ -68,14 +77,16 @@ class ResultCells:
                         cell = json.loads(line)
                     except json.JSONDecodeError:
                         continue
-                    if cell.get("settings") == settings:
+                    stored = cell.get("settings")
+                    if stored == settings or (cell.get("shared") and stored == self.shared_settings):
                         self.cells[(cell["task"], cell["target"], cell["name"])] = cell
 
     def get(self, task: str, target: float | None, name: str) -> dict | None:
         return self.cells.get((task, target, name))
 
-    def put(self, task: str, target: float | None, name: str, **values) -> dict:
-        cell = {"settings": self.settings, "task": task, "target": target, "name": name, **values}
+    def put(self, task: str, target: float | None, name: str, shared: bool = False, **values) -> dict:
+        cell = {"settings": self.shared_settings if shared else self.settings, "shared": shared, "task": task,
+                "target": target, "name": name, **values}
         self.cells[(task, target, name)] = cell
         if self.path:
             with open(self.path, "a", encoding="utf-8") as handle:
@@ -135,7 +146,7 @@ def main() -> None:
         if full is None:
             context = loaded(task_name)
             evaluator, metric = context.evaluator, context.metric
-            full = cells.put(task_name, None, "full model", metric=metric,
+            full = cells.put(task_name, None, "full model", shared=True, metric=metric,
                              sign=1.0 if context.task.metric_directions[metric] == "maximize" else -1.0,
                              heldout=evaluator.evaluate(None, "heldout").quality[metric],
                              search=evaluator.evaluate(None, "search").quality[metric])
@@ -151,13 +162,15 @@ def main() -> None:
                     context = loaded(task_name)
                     evaluator = context.fresh_evaluator()  # no cache carried over from another searcher
                     started = time.perf_counter()
-                    budget = 1 if searcher_class(name).is_baseline and name != "random" else args.budget
+                    # One-shot baselines ignore the budget and the search metric; random samples with both.
+                    one_shot = searcher_class(name).is_baseline and name != "random"
+                    budget = 1 if one_shot else args.budget
                     outcome, _ = search_with(context, name, budget, target, args.seed, evaluator=evaluator,
                                              racing=racing)
                     found = outcome.best is not None and outcome.best_value != float("-inf")
                     result = evaluator.evaluate(outcome.best, "heldout") if found else None
                     cell = cells.put(
-                        task_name, target, name, found=found, compute=outcome.full_equivalents,
+                        task_name, target, name, shared=one_shot, found=found, compute=outcome.full_equivalents,
                         candidates=outcome.evaluations, seconds=time.perf_counter() - started,
                         schedule=outcome.best.key if found else None,
                         heldout=result.quality[metric] if found else None,

@@ -59,7 +59,8 @@ class Evaluator:
     def __init__(self, model, tokenizer, task: Task, search_size: int = 64, heldout_size: int = 200, seed: int = 0,
                  cache_path: Path | None = None, prefix_cache_mb: int | None = None, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                  measured_cost=None, force: bool = False, speculative_prompts: int = 0, draft_tokens: int = 4,
-                 draft_new_tokens: int = 16, expert_skip_items: int = 16, dense_kl: bool = False):
+                 draft_new_tokens: int = 16, expert_skip_items: int = 16, dense_kl: bool = False,
+                 context_kl: bool = False):
         if speculative_prompts < 0 or draft_tokens < 1 or draft_new_tokens < 1 or expert_skip_items < 0:
             raise TaskError("speculative_prompts and expert_skip_items must be >= 0, draft_tokens and "
                             "draft_new_tokens >= 1")
@@ -72,7 +73,11 @@ class Evaluator:
         self.levels = {split: fidelity_levels(len(self.splits[split])) for split in SPLITS}
         # KL to the full model at every scored token: a dense signal for any scoring task (MoDES, FinerCut,
         # EvoPress search on it), at the price of one extra head pass per scored position.
-        self.with_reference = isinstance(task, ScoringTask) and (task.needs_reference or dense_kl)
+        self.with_reference = isinstance(task, ScoringTask) and (task.needs_reference or dense_kl or context_kl)
+        # Also at every token of the item's own text (EvoPress's calibration KL, on the task's text): many
+        # more tokens per item than the scored ones, and no labels, so it is not fitted to the search items'
+        # answers. Costs one more head pass per text token, for the schedule and for the full model.
+        self.context_kl = self.with_reference and context_kl
         self.split_config = {"search": search_size, "heldout": heldout_size, "seed": seed}
         self.cost_model = CostModel.from_model(model)
         self.measured_cost = measured_cost
@@ -88,6 +93,8 @@ class Evaluator:
             self.task_key += "|speculative={}/{}/{}".format(*self.speculative)
         if self.with_reference and not task.needs_reference:
             self.task_key += "|kl"
+        if self.context_kl:
+            self.task_key += "|context_kl"
         self._expert_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self.results = ResultCache(cache_path)
         # Sized against the model's device: 512 MB fixed gave 295 evictions in 30 evaluations of a 2048-wide model.
@@ -97,7 +104,7 @@ class Evaluator:
         self.runner = ChainRunner(model) if self.fast else None
         self._packed: dict[str, list[PackedSequence]] = {}
         self._batches: dict[str, list[PackedBatch]] = {}
-        self._references: dict[tuple, torch.Tensor] = {}
+        self._references: dict[tuple, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self._chunk_scores: OrderedDict[tuple, list[SequenceScores]] = OrderedDict()
         self._counts = {"computed": 0, "result_cache_hits": 0, "entries_run": 0, "entries_reused": 0}
 
@@ -265,7 +272,7 @@ class Evaluator:
             scores = self._fast_scores(schedule, split, count)
         else:
             scores = reference_scores(self.model, schedule, packed, with_reference=self.with_reference,
-                                      force=self.force)
+                                      force=self.force, context_kl=self.context_kl)
         metrics = self.task.metrics_with_model(items, packed, scores, functools.partial(self._with_schedule, schedule))
         quality = {name: float(value) for name, value in metrics.items()}
         per_item = None
@@ -347,8 +354,13 @@ class Evaluator:
         with _expert_gating(self.model, experts):
             for batch, reference in zip(batches, references):
                 hidden = self._run_chain(batch, keys, entries)
-                for index, score in zip(batch.order,
-                                        self.runner.score(self.runner.final_states(hidden, batch), batch, reference)):
+                states, context = reference if reference is not None else (None, None)
+                batch_scores = self.runner.score(self.runner.final_states(hidden, batch), batch, states)
+                if context is not None:
+                    own = self.runner.final_states(hidden, batch, context=True)
+                    for score, values in zip(batch_scores, self.runner.context_kl(own, context, batch)):
+                        score.context_kl = values
+                for index, score in zip(batch.order, batch_scores):
                     scores[index - start] = score
         return scores
 
@@ -371,15 +383,17 @@ class Evaluator:
         per_batch = max(1, int(self.prefix_cache.max_bytes * SCHEDULE_SHARE / len(self.batches(batch.key[0]))))
         return max(1, math.ceil(length * state_bytes / per_batch))
 
-    def _reference_states(self, batch: PackedBatch) -> torch.Tensor:
-        """The full model's normed states at the scored positions; computed once per batch."""
+    def _reference_states(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The full model's normed states at the scored positions (and at the context rows, with
+        ``context_kl``); computed once per batch."""
         key = batch.key
         if key not in self._references:
             chain = self.runner.chain(None)
             hidden = self.runner.embed(batch)
             for entry in self.runner.entries(chain):
                 hidden = self.runner.run(hidden, entry, batch)
-            self._references[key] = self.runner.final_states(hidden, batch)
+            context = self.runner.final_states(hidden, batch, context=True) if self.context_kl else None
+            self._references[key] = (self.runner.final_states(hidden, batch), context)
         return self._references[key]
 
 

@@ -35,6 +35,8 @@ class PackedBatch:
     targets: torch.Tensor
     position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None
     order: list[int] | None = None  # indices of the sequences in their split
+    context_rows: torch.Tensor | None = None  # (batch row, position) of each sequence's ``context_rows()``
+    context_counts: list[int] | None = None
 
     @property
     def tokens(self) -> int:
@@ -103,7 +105,7 @@ class ChainRunner:
         positions = torch.zeros(shape, dtype=torch.long)
         segments = torch.zeros(shape, dtype=torch.long)
         valid = torch.zeros(shape, dtype=torch.bool)
-        rows, counts, targets = [], [], []
+        rows, counts, targets, context_rows, context_counts = [], [], [], [], []
         for row, sequence in enumerate(sequences):
             length = len(sequence)
             input_ids[row, :length] = torch.tensor(sequence.tokens)
@@ -113,11 +115,16 @@ class ChainRunner:
             rows.extend((row, position) for position in sequence.predict_at)
             counts.append(len(sequence.predict_at))
             targets.extend(sequence.targets)
+            own = sequence.context_rows()
+            context_rows.extend((row, position) for position in own)
+            context_counts.append(len(own))
         masks = {window: self._mask_for_attention(build_mask(positions, segments, valid, window))
                  for window in set(self.windows)}
         batch = PackedBatch(key, sequences, input_ids.to(self.device), positions.to(self.device), masks,
                             torch.tensor(rows, dtype=torch.long).reshape(-1, 2).to(self.device), counts,
-                            torch.tensor(targets, dtype=torch.long).to(self.device))
+                            torch.tensor(targets, dtype=torch.long).to(self.device),
+                            context_rows=torch.tensor(context_rows, dtype=torch.long).reshape(-1, 2).to(self.device),
+                            context_counts=context_counts)
         return batch
 
     def _mask_for_attention(self, allowed: torch.Tensor) -> torch.Tensor:
@@ -142,11 +149,20 @@ class ChainRunner:
         return output[0] if isinstance(output, tuple) else output
 
     @torch.no_grad()
-    def final_states(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
-        """Normed hidden states at the scored positions only: the head runs nowhere else."""
-        rows = batch.rows.to(hidden.device)
+    def final_states(self, hidden: torch.Tensor, batch: PackedBatch, context: bool = False) -> torch.Tensor:
+        """Normed hidden states at the scored positions only (the head runs nowhere else), or with
+        ``context`` at the prefix's own predictions, for the dense KL."""
+        rows = (batch.context_rows if context else batch.rows).to(hidden.device)
         picked = hidden[rows[:, 0], rows[:, 1]]
         return self.decoder.norm(picked)
+
+    @torch.no_grad()
+    def context_kl(self, states: torch.Tensor, reference: torch.Tensor, batch: PackedBatch) -> list[torch.Tensor]:
+        """KL(full || schedule) at each sequence's context rows, one tensor per sequence."""
+        parts = [_kl(self.head(reference[start:start + HEAD_CHUNK_ROWS]), self.head(states[start:start + HEAD_CHUNK_ROWS]))
+                 for start in range(0, states.shape[0], HEAD_CHUNK_ROWS)]
+        values = torch.cat(parts).cpu() if parts else torch.zeros(0)
+        return list(torch.split(values, batch.context_counts))
 
     @torch.no_grad()
     def score(self, states: torch.Tensor, batch: PackedBatch, reference: torch.Tensor | None = None) -> list[SequenceScores]:
@@ -158,11 +174,20 @@ class ChainRunner:
             argmax_parts.append(logprobs.argmax(-1))
             if reference is not None:
                 full = torch.log_softmax(self.head(reference[start:stop]).float(), dim=-1)
-                kl_parts.append((full.exp() * (full - logprobs)).sum(-1))
+                kl_parts.append(kl_of_logprobs(full, logprobs))
                 reference_parts.append(full.argmax(-1))
         return split_scores(batch.row_counts, torch.cat(logprob_parts).cpu(), torch.cat(argmax_parts).cpu(),
                             torch.cat(kl_parts).cpu() if kl_parts else None,
                             torch.cat(reference_parts).cpu() if reference_parts else None)
+
+
+def kl_of_logprobs(full: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:
+    """KL(full || schedule) per row, from log-probabilities."""
+    return (full.exp() * (full - schedule)).sum(-1)
+
+
+def _kl(full_logits: torch.Tensor, schedule_logits: torch.Tensor) -> torch.Tensor:
+    return kl_of_logprobs(torch.log_softmax(full_logits.float(), dim=-1), torch.log_softmax(schedule_logits.float(), dim=-1))
 
 
 def split_scores(counts, logprobs, argmax, kl=None, reference_argmax=None) -> list[SequenceScores]:

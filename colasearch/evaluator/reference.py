@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from colasearch.evaluator.forward import kl_of_logprobs
 from colasearch.runtime import scheduled
 from colasearch.schedule import Schedule
 from colasearch.tasks.base import PackedSequence, SequenceScores
@@ -24,8 +25,9 @@ def _plain_logprobs(model, sequences: list[list[int]], pad_id: int = 0) -> list[
     return [torch.log_softmax(logits[row, :len(tokens)].float(), dim=-1) for row, tokens in enumerate(sequences)]
 
 
-def _sequence_rows(model, sequence: PackedSequence) -> dict[int, torch.Tensor]:
-    """Log-probability rows for every prediction, keyed by its index in ``predict_at``; one plain run per segment."""
+def _sequence_rows(model, sequence: PackedSequence) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+    """Log-probability rows for every prediction, keyed by its index in ``predict_at``, and those at the
+    sequence's ``context_rows()`` stacked; one plain run per segment."""
     segments = sorted(set(sequence.segment_of_target(k) for k in range(len(sequence.targets))))
     plain = [sequence.unpacked(segment) for segment in segments]
     outputs = _plain_logprobs(model, [tokens for tokens, _ in plain])
@@ -34,12 +36,15 @@ def _sequence_rows(model, sequence: PackedSequence) -> dict[int, torch.Tensor]:
         for k, position in enumerate(sequence.predict_at):
             if sequence.segment_of_target(k) == segment:
                 rows[k] = logprobs[index_map[position]]
-    return rows
+    # The prefix is in every plain run and computed alike in each: read its rows from the first.
+    index_map, logprobs = plain[0][1], outputs[0]
+    context = [logprobs[index_map[position]] for position in sequence.context_rows()]
+    return rows, torch.stack(context) if context else logprobs[:0]
 
 
 @torch.no_grad()
 def reference_scores(model, schedule: Schedule | None, sequences: list[PackedSequence], with_reference: bool = False,
-                     force: bool = False) -> list[SequenceScores]:
+                     force: bool = False, context_kl: bool = False) -> list[SequenceScores]:
     """Scores of each packed sequence computed the plain way, per item and per continuation."""
     full_rows = None
     if with_reference:
@@ -47,16 +52,19 @@ def reference_scores(model, schedule: Schedule | None, sequences: list[PackedSeq
     with scheduled(model, schedule, force=force):
         results = []
         for number, sequence in enumerate(sequences):
-            rows = _sequence_rows(model, sequence)
+            rows, context = _sequence_rows(model, sequence)
             stacked = torch.stack([rows[k] for k in range(len(sequence.targets))])
             targets = torch.tensor(sequence.targets)
             logprobs = stacked.gather(1, targets[:, None].to(stacked.device))[:, 0].cpu()
             argmax = stacked.argmax(-1).cpu()
-            kl = reference_argmax = None
+            kl = reference_argmax = context_divergence = None
             if full_rows is not None:
-                full = torch.stack([full_rows[number][k] for k in range(len(sequence.targets))])
-                kl = (full.exp() * (full - stacked)).sum(-1).cpu()
+                full_by_target, full_context = full_rows[number]
+                full = torch.stack([full_by_target[k] for k in range(len(sequence.targets))])
+                kl = kl_of_logprobs(full, stacked).cpu()
                 reference_argmax = full.argmax(-1).cpu()
-            results.append(SequenceScores(logprobs, argmax, kl, reference_argmax))
+                if context_kl:
+                    context_divergence = kl_of_logprobs(full_context, context).cpu()
+            results.append(SequenceScores(logprobs, argmax, kl, reference_argmax, context_divergence))
     return results
 

@@ -21,7 +21,9 @@ DEFAULT_BUDGET = 100
 DEFAULT_TARGET = 1.25
 # Search metrics that compare a schedule with the full model token by token: the evaluator computes the
 # full model's reference for them.
-DENSE_METRICS = ("kl", "prob_kl")
+DENSE_METRICS = ("kl", "prob_kl", "text_kl")
+#: Dense metrics that also need the KL at the item's own text tokens, not only at the scored ones.
+CONTEXT_METRICS = ("text_kl",)
 
 
 def check_run_options(searcher: str, budget: int, target_speedup: float, objective: str = "constrained") -> None:
@@ -92,6 +94,8 @@ class RunContext:
         metric = resolve_search_metric(task, search_metric)
         if metric in DENSE_METRICS:
             evaluator_options["dense_kl"] = True  # Ray workers build their evaluators from the same options
+        if metric in CONTEXT_METRICS:
+            evaluator_options["context_kl"] = True
         model, tokenizer = load_model(model_name, dtype=placement.dtype, device=str(placement.device),
                                       device_map=placement.device_map)
         evaluator = Evaluator(model, tokenizer, task, search_size=search_size, heldout_size=heldout_size,

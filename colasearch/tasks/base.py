@@ -56,6 +56,12 @@ class PackedSequence:
         kept = [i for i, owner in enumerate(self.segments) if owner in (0, segment)]
         return [self.tokens[i] for i in kept], {packed: plain for plain, packed in enumerate(kept)}
 
+    def context_rows(self) -> list[int]:
+        """Prefix positions that predict the next prefix token and are not already scored."""
+        scored = set(self.predict_at)
+        return [index for index in range(len(self.tokens) - 1)
+                if self.segments[index] == 0 and self.segments[index + 1] == 0 and index not in scored]
+
     def __len__(self) -> int:
         return len(self.tokens)
 
@@ -68,6 +74,9 @@ class SequenceScores:
     argmax: torch.Tensor
     kl: torch.Tensor | None = None
     reference_argmax: torch.Tensor | None = None
+    # KL to the full model at the shared prefix's own next-token predictions (``PackedSequence.context_rows``):
+    # the task's text itself as calibration data, many more tokens per item than the scored ones.
+    context_kl: torch.Tensor | None = None
 
 
 class Task(ABC):

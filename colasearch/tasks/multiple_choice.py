@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from colasearch.errors import TaskError
@@ -66,7 +67,7 @@ class MultipleChoiceTask(ScoringTask):
     # log-likelihoods softmaxed. A smooth stand-in for acc / acc_norm: on a few dozen search items accuracy
     # moves in steps of one item, and a search that maximizes it picks winners by luck.
     metric_directions = {"acc": "maximize", "acc_norm": "maximize", "prob": "maximize", "prob_norm": "maximize",
-                         "kl": "minimize", "prob_kl": "maximize"}
+                         "kl": "minimize", "prob_kl": "maximize", "text_kl": "minimize"}
     smooth_metrics = {"acc": "prob", "acc_norm": "prob_norm"}
 
     def __init__(self, name: str, questions: list[tuple[str, Question]], join: str = DEFAULT_JOIN,
@@ -129,12 +130,17 @@ class MultipleChoiceTask(ScoringTask):
 
         With the full model's reference (the evaluator's ``dense_kl``), also ``kl``: the mean KL divergence
         from the full model over the item's scored tokens, and ``prob_kl`` = ``prob`` - ``kl``, which rewards
-        the right answer and penalises drifting from the full model everywhere else.
+        the right answer and penalises drifting from the full model everywhere else. With the evaluator's
+        ``context_kl``, also ``text_kl``: the mean KL over every token of the item, question and choices, a
+        label-free signal from many more tokens (the task's text as EvoPress's calibration data).
         """
         values: dict[str, list[float]] = {"acc": [], "acc_norm": [], "prob": [], "prob_norm": []}
         with_kl = bool(scores) and all(score.kl is not None for score in scores)
         if with_kl:
             values.update(kl=[], prob_kl=[])
+        with_text_kl = with_kl and all(score.context_kl is not None for score in scores)
+        if with_text_kl:
+            values["text_kl"] = []
         for item, sequence, score in zip(items, packed, scores):
             question: Question = item.data
             loglikelihoods = self.choice_loglikelihoods(sequence, score)
@@ -148,6 +154,9 @@ class MultipleChoiceTask(ScoringTask):
                 kl = float(score.kl.mean()) if len(score.kl) else 0.0
                 values["kl"].append(kl)
                 values["prob_kl"].append(values["prob"][-1] - kl)
+            if with_text_kl:
+                every = torch.cat([score.kl.float(), score.context_kl.float()])
+                values["text_kl"].append(float(every.mean()) if len(every) else 0.0)
         return values
 
 

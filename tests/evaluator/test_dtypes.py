@@ -65,7 +65,8 @@ def test_every_floating_tensor_the_evaluator_makes_has_the_models_dtype(attentio
             evaluator.evaluate(_schedule(model))
             evaluator.evaluate(None)
             evaluator.calibration_batch(max_items=2)
-        states = list(evaluator.prefix_cache._states.values()) + list(evaluator._references.values())
+        references = [state for pair in evaluator._references.values() for state in pair if state is not None]
+        states = list(evaluator.prefix_cache._states.values()) + references
         assert states and {state.dtype for state in states} == {torch.bfloat16}
         for batch in evaluator.batches("search"):
             for mask in batch.masks.values():

@@ -45,6 +45,19 @@ def test_windows_match_plain_forward_and_reference_kl(tiny_model, tmp_path):
         assert torch.equal(mine.reference_argmax, theirs.reference_argmax)
 
 
+def test_context_kl_of_multiple_choice_matches_the_plain_path(tiny_model):
+    schedule = Schedule.from_layers([0, 2, 2, 5], model=tiny_model)
+    evaluator = Evaluator(tiny_model, TOKENIZER, load_task("builtin:capitals"), search_size=8, heldout_size=2,
+                          batch_tokens=300, context_kl=True)
+    fast = evaluator._fast_scores(schedule, "search")
+    plain = reference_scores(tiny_model, schedule, evaluator.packed("search"), with_reference=True, context_kl=True)
+    for mine, theirs, sequence in zip(fast, plain, evaluator.packed("search")):
+        # Every context token but the last (already scored) predicts the next one.
+        assert len(mine.context_kl) == len(sequence.context_rows()) > 0
+        torch.testing.assert_close(mine.context_kl, theirs.context_kl, atol=2e-5, rtol=1e-4)
+        torch.testing.assert_close(mine.kl, theirs.kl, atol=2e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("family", ["mixtral", "qwen2_moe"])
 def test_moe_layers_on_the_fast_path_match_the_plain_path(family):
     from colasearch.testing import make_tiny_model

@@ -52,3 +52,15 @@ def test_dense_kl_is_zero_for_the_full_model_and_positive_for_a_skip(tiny_llama)
     assert skipped.quality["kl"] > 1e-4
     assert skipped.quality["prob_kl"] == pytest.approx(skipped.quality["prob"] - skipped.quality["kl"], abs=1e-6)
     assert "kl" not in make(tiny_llama).evaluate(Schedule.identity(tiny_llama)).quality
+
+
+def test_text_kl_covers_the_items_own_tokens_and_is_zero_for_the_full_model(tiny_llama):
+    evaluator = make(tiny_llama, context_kl=True)
+    full = evaluator.evaluate(Schedule.identity(tiny_llama))
+    skipped = evaluator.evaluate(Schedule.from_layers([0, 5], model=tiny_llama))
+    assert full.quality["text_kl"] == pytest.approx(0.0, abs=1e-5)
+    assert skipped.quality["text_kl"] > 1e-4
+    # The scored tokens are a part of the item's tokens: text_kl averages over more positions than kl.
+    assert skipped.quality["text_kl"] != pytest.approx(skipped.quality["kl"], abs=1e-6)
+    assert len(skipped.extra["per_item"]["text_kl"]) == 64
+    assert "text_kl" not in make(tiny_llama, dense_kl=True).evaluate(Schedule.identity(tiny_llama)).quality

@@ -33,5 +33,5 @@ def test_smooth_without_a_smooth_counterpart_is_the_primary_metric(tmp_path):
 
 
 def test_an_unknown_search_metric_names_the_known_ones():
-    with pytest.raises(ColasearchError, match="it reports: acc, acc_norm, kl, prob, prob_kl, prob_norm"):
+    with pytest.raises(ColasearchError, match="it reports: acc, acc_norm, kl, prob, prob_kl, prob_norm, text_kl"):
         resolve_search_metric(load_task("builtin:capitals"), "vibes")
