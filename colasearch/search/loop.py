@@ -46,9 +46,14 @@ class SearchOutcome:
     seconds: float = 0.0
     items_spent: int = 0       # item-evaluations counted against the budget (prior and preparation included)
     items_per_evaluation: int = 1
-    stopped_early: int = 0     # candidates a race stopped before the full split
+    stopped: set[str] = field(default_factory=set)  # schedules a race stopped before the full split
     prior_items: int = 0       # item-forwards of the prior and the searcher's own preparation
     highest: Schedule | None = None  # the highest full-split value, where the confident choice differs
+
+    @property
+    def stopped_early(self) -> int:
+        """Candidates a race stopped before the full split; a schedule proposed twice counts once."""
+        return len(self.stopped)
 
     @property
     def evaluations(self) -> int:
@@ -189,7 +194,7 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         next_items = level_items(race.level + 1)
         if clearly_worse(race.result, race.incumbent, metric, sign, racing.z) or \
                 outcome.items_spent + next_items - race.result.extra.get("items", 0) > item_budget:
-            outcome.stopped_early += 1
+            outcome.stopped.add(race.schedule.key)
             race.done = True
             return
         race.level += 1

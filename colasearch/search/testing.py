@@ -108,3 +108,34 @@ class PlantedEvaluator:
                     if value > best[0] + 1e-12:
                         best = (value, frozenset(skipped))
         return best
+
+
+class PerItemPlantedEvaluator(PlantedEvaluator):
+    """The planted quality seen through ``items`` items, as the real evaluator reports it for racing: item
+    ``i`` is right when the schedule's planted quality reaches the item's fixed difficulty, so a worse
+    schedule loses items and a subset of the split is its first items (fidelity levels 4, 8, ... items)."""
+
+    per_item = True
+
+    def __init__(self, model, weights: dict, items: int = 32, **options):
+        super().__init__(model, weights, **options)
+        generator = random.Random(7)
+        self.difficulties = [generator.uniform(0.3, 1.0) for _ in range(items)]
+        levels, size = [], 4
+        while size < items:
+            levels.append(size)
+            size *= 2
+        self.levels = {"search": (*levels, items)}
+
+    def evaluate(self, schedule: Schedule | None, split: str = "search", items: int | None = None) -> EvalResult:
+        result = super().evaluate(schedule, split)
+        count = items or len(self.difficulties)
+        quality = self.quality(schedule)
+        values = [float(quality >= difficulty) for difficulty in self.difficulties[:count]]
+        return EvalResult(schedule_key=result.schedule_key, task=self.task, split=split,
+                          quality={"acc": sum(values) / count}, ideal_speedup=result.ideal_speedup,
+                          extra={"items": count, "per_item": {"acc": values}})
+
+    def evaluate_many(self, schedules, split: str = "search", items=None) -> list[EvalResult]:
+        items = items or [None] * len(schedules)
+        return [self.evaluate(schedule, split, count) for schedule, count in zip(schedules, items)]

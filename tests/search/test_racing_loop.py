@@ -1,0 +1,48 @@
+"""Racing inside the run loop, on a planted problem whose results come item by item."""
+
+from colasearch.objectives import make_objective
+from colasearch.search import InProcessExecutor, run_search
+from colasearch.search.testing import PerItemPlantedEvaluator
+from colasearch.searchers.base import BaseSearcher, SearchSpace
+
+
+class ScriptedSearcher(BaseSearcher):
+    """Proposes a fixed list of chains, one at a time, and remembers what it was told."""
+
+    name = "scripted"
+
+    def __init__(self, space, objective, chains, **options):
+        super().__init__(space, objective, **options)
+        self.chains = list(chains)
+        self.told = []
+
+    def ask(self, n=1):
+        return [self.space.schedule(self.space.chain_skipping(self.chains.pop(0)))] if self.chains else []
+
+    def tell(self, schedule, result):
+        self.told.append((schedule.key, result.extra.get("estimated", False)))
+
+    @property
+    def finished(self):
+        return not self.chains
+
+
+def _setup(tiny8):
+    weights = {(layer, "all"): 0.02 for layer in range(8)}
+    weights[(3, "all")] = 0.5  # skipping layer 3 loses most items
+    space = SearchSpace.for_model(tiny8, target_speedup=1.0)
+    return space, PerItemPlantedEvaluator(tiny8, weights, items=32), make_objective("quality", metric="acc")
+
+
+def test_a_clearly_worse_candidate_stops_on_a_subset_and_is_counted_once(tiny8):
+    space, evaluator, objective = _setup(tiny8)
+    good, bad = [(1, "all")], [(3, "all")]
+    searcher = ScriptedSearcher(space, objective, [good, bad, bad], seed=0)
+    outcome = run_search(searcher, InProcessExecutor(evaluator), objective, budget=10, evaluator=evaluator,
+                         project=False)
+    # The first proposal runs on the full split; the bad one stops on the first level, the repeat is free.
+    assert [items for items in (result.extra["items"] for _, result in outcome.records)] == [32, 4]
+    assert outcome.stopped_early == 1 and outcome.computed == 2
+    assert [estimated for _, estimated in searcher.told] == [False, True, True]
+    # Compute is counted in items: the prior's calibration pass, one full split and one first level.
+    assert outcome.items_spent == outcome.prior_items + 32 + 4 and outcome.best.key == outcome.records[0][0].key
