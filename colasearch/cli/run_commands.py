@@ -238,7 +238,9 @@ def run(
     highest = getattr(outcome, "highest", None)
     if highest is not None:
         console.print(f"chose {found.schedule.chain}, the surest lead over the search's first proposal, not the "
-                      f"highest search value ({highest.chain}): its lead was within one paired standard error")
+                      f"highest search value ({highest.chain}): its lead was within "
+                      f"{getattr(outcome, 'choice_z', None) or 1.0:.1f} paired standard errors, a lead the luckiest of "
+                      "that many candidates reaches by chance")
 
     provenance = {"_full": full, "task_spec": task, "storage": storage, "study": outcome.store.name,
                   "evaluations": outcome.evaluations, "search_size": search_size, "heldout_size": heldout_size,

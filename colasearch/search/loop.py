@@ -49,6 +49,7 @@ class SearchOutcome:
     stopped: set[str] = field(default_factory=set)  # schedules a race stopped before the full split
     prior_items: int = 0       # item-forwards of the prior and the searcher's own preparation
     highest: Schedule | None = None  # the highest full-split value, where the confident choice differs
+    choice_z: float | None = None    # the lead, in paired standard errors, the final choice asked for
 
     @property
     def stopped_early(self) -> int:
@@ -263,21 +264,23 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
                 if idle > max_idle_rounds:
                     break
         if metric is not None and racing.choice_z > 0:
-            _choose_confidently(outcome, objective, metric, sign, racing.choice_z)
+            _choose_confidently(outcome, objective, metric, sign, racing)
     finally:
         bar.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, z: float) -> None:
-    """Replace the highest full-split value by the confident choice (see ``racing.confident_choice``)."""
+def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy) -> None:
+    """Replace the highest full-split value by the confident choice (see ``racing.confident_choice``), with
+    a bound that grows with the number of full-split candidates it chooses among."""
     full = [(schedule, result) for schedule, result in outcome.records
             if not result.extra.get("estimated") and objective.feasible(result)
             and metric in (result.extra.get("per_item") or {})]
     if len(full) < 2:
         return
-    schedule, result = confident_choice(full, full[0][1], metric, sign, z)
+    outcome.choice_z = racing.choice_bound(len(full) - 1)
+    schedule, result = confident_choice(full, full[0][1], metric, sign, outcome.choice_z)
     if schedule.key != outcome.best.key:
         outcome.highest = outcome.best
         outcome.best, outcome.best_result, outcome.best_value = schedule, result, objective.scalar(result)

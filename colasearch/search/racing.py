@@ -28,6 +28,20 @@ class RacingPolicy:
     z: float = DEFAULT_Z
     enabled: bool = True
     choice_z: float = DEFAULT_CHOICE_Z
+    #: Raise the final choice's bound with the number of candidates compared (see ``choice_bound``).
+    multiplicity: bool = True
+
+    def choice_bound(self, candidates: int) -> float:
+        """Standard errors a candidate must lead the start by, among ``candidates`` full-split results.
+
+        The largest of ``K`` independent noise terms is about ``sqrt(2 ln K)`` standard errors, so a fixed
+        bound lets the luckiest of many candidates through ever more often as the search runs longer; a
+        bound that grows the same way does not. Candidates of one search are correlated (neighbours
+        share most units), so this is conservative: it errs towards the start, never towards luck.
+        """
+        if self.choice_z <= 0 or not self.multiplicity or candidates < 2:
+            return self.choice_z
+        return max(self.choice_z, math.sqrt(2.0 * math.log(candidates)))
 
 
 def racing_metric(objective) -> str | None:
