@@ -260,6 +260,18 @@ def measured_speedup(model, schedule: Schedule | None, repeats: int = 3, new_tok
     return rows[0].measured_speedup
 
 
+def portable_location(value):
+    """A task spec (``kind:path``, or a list of them) or a storage (a path or a URL like ``sqlite:///path``)
+    with each path cut to its file name, so a shipped schedule does not carry the author's file system."""
+    if isinstance(value, (list, tuple)):
+        return [portable_location(item) for item in value]
+    text = str(value)
+    prefix, separator, rest = text.rpartition(":") if "://" not in text else text.partition("://")
+    if not separator or "/" not in rest and "\\" not in rest:
+        return Path(text).name if "/" in text else text
+    return f"{prefix}:///{Path(rest).name}" if separator == "://" else f"{prefix}{separator}{Path(rest).name}"
+
+
 def deployable(context: RunContext, candidate: Candidate, objective_name: str, target_speedup: float,
                searcher: str, budget: int, seed: int, extra_provenance: dict) -> Schedule:
     """The found schedule as a file: model fingerprint, held-out and search quality, ideal and measured speedup."""
@@ -269,6 +281,10 @@ def deployable(context: RunContext, candidate: Candidate, objective_name: str, t
 
     metric = context.metric
     full = extra_provenance.pop("_full")
+    # Where the author's task file and study lived means nothing elsewhere: keep the file names only.
+    for key in ("task_spec", "storage"):
+        if extra_provenance.get(key):
+            extra_provenance[key] = portable_location(extra_provenance[key])
     if extra_provenance.get("study") and context.model_name:
         # The study is named after the model as the user typed it; the shipped file names it portably.
         extra_provenance["study"] = extra_provenance["study"].replace(context.model_name,

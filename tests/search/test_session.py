@@ -35,3 +35,16 @@ def test_smooth_without_a_smooth_counterpart_is_the_primary_metric(tmp_path):
 def test_an_unknown_search_metric_names_the_known_ones():
     with pytest.raises(ColasearchError, match="it reports: acc, acc_norm, kl, prob, prob_kl, prob_norm, text_kl"):
         resolve_search_metric(load_task("builtin:capitals"), "vibes")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("builtin:capitals", "builtin:capitals"),
+    ("jsonl:/home/me/data/arc_easy.jsonl", "jsonl:arc_easy.jsonl"),
+    (["builtin:capitals@2", "text:../corpus/wiki.txt"], ["builtin:capitals@2", "text:wiki.txt"]),
+    ("/home/me/runs/run.journal", "run.journal"),
+    ("sqlite:////home/me/runs/study.db", "sqlite:///study.db"),
+])
+def test_a_shipped_schedule_names_task_files_and_storages_without_the_authors_directories(value, expected):
+    from colasearch.search.session import portable_location
+
+    assert portable_location(value) == expected
