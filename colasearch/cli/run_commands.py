@@ -25,7 +25,7 @@ ObjectiveOption = Annotated[str, typer.Option("--objective", help="Objective plu
 SearchSizeOption = Annotated[int, typer.Option("--search-size", help="Items in the search split.")]
 HeldoutSizeOption = Annotated[int, typer.Option("--heldout-size", help="Items in the held-out split.")]
 SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="Seed of the search/held-out split.")]
-SearchMetricOption = Annotated[str, typer.Option("--search-metric", help="Metric the search maximizes on the search split: primary (the task's, default), smooth (multiple choice: the probability on the right choice, less noisy on small splits) or a metric name. Reports always use the primary metric.")]
+SearchMetricOption = Annotated[str, typer.Option("--search-metric", help="Metric the search maximizes on the search split: primary (the task's, default), smooth (multiple choice: the probability on the right choice, less noisy on small splits), dense (multiple choice: text_kl, the KL to the full model at every token of the items, no labels) or a metric name. Reports always use the primary metric.")]
 OptionOption = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Searcher option KEY=VALUE (repeatable).")]
 SubBlocksOption = Annotated[bool, typer.Option("--sub-blocks/--no-sub-blocks", help="Allow skipping attention or MLP sub-blocks alone.")]
 RepeatsOption = Annotated[bool, typer.Option("--repeats/--no-repeats", help="Allow running a layer twice.")]

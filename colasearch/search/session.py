@@ -139,15 +139,19 @@ class RunContext:
 
 def resolve_search_metric(task, requested: str | None) -> str:
     """``None`` or ``primary``: the task's primary metric; ``smooth``: its smooth counterpart where the task
-    has one (multiple choice: ``prob`` for ``acc``); otherwise a metric the task reports."""
+    has one (multiple choice: ``prob`` for ``acc``); ``dense``: the task's label-free signal from every token
+    where it has one (multiple choice: ``text_kl``; a perplexity task is dense already); otherwise a metric
+    the task reports."""
     primary = task.primary_metric
     if requested in (None, "primary"):
         return primary
     if requested == "smooth":
         return getattr(task, "smooth_metrics", {}).get(primary, primary)
+    if requested == "dense":
+        return getattr(task, "dense_metric", None) or primary
     if requested not in task.metric_directions:
         raise ColasearchError(f"--search-metric {requested!r} is not reported by task {task.name!r} "
-                              f"(it reports: {', '.join(sorted(task.metric_directions))}; or primary, smooth)")
+                              f"(it reports: {', '.join(sorted(task.metric_directions))}; or primary, smooth, dense)")
     return requested
 
 

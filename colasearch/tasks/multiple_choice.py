@@ -69,6 +69,7 @@ class MultipleChoiceTask(ScoringTask):
     metric_directions = {"acc": "maximize", "acc_norm": "maximize", "prob": "maximize", "prob_norm": "maximize",
                          "kl": "minimize", "prob_kl": "maximize", "text_kl": "minimize"}
     smooth_metrics = {"acc": "prob", "acc_norm": "prob_norm"}
+    dense_metric = "text_kl"
 
     def __init__(self, name: str, questions: list[tuple[str, Question]], join: str = DEFAULT_JOIN,
                  primary_metric: str = "acc", max_length: int = 1024, source: dict | None = None):

@@ -9,6 +9,7 @@ from colasearch.tasks import load_task
     ("builtin:capitals", None, "acc"),
     ("builtin:capitals", "primary", "acc"),
     ("builtin:capitals", "smooth", "prob"),
+    ("builtin:capitals", "dense", "text_kl"),
     ("builtin:capitals", "acc_norm", "acc_norm"),
 ])
 def test_search_metric_resolves_to_a_metric_the_task_reports(spec, requested, expected):
@@ -30,6 +31,12 @@ def test_smooth_without_a_smooth_counterpart_is_the_primary_metric(tmp_path):
     # Decoded generation (a regex extractor) has no smooth counterpart; teacher-forced generation has answer_prob.
     assert resolve_search_metric(load_task(f"jsonl:{path}", extract=r"(\d+)"), "smooth") == "exact_match"
     assert resolve_search_metric(load_task(f"jsonl:{path}"), "smooth") == "answer_prob"
+
+
+def test_dense_without_a_dense_counterpart_is_the_primary_metric(tmp_path):
+    path = tmp_path / "text.txt"
+    path.write_text("a stitch in time saves nine. " * 40)
+    assert resolve_search_metric(load_task(f"text:{path}"), "dense") == "perplexity"
 
 
 def test_an_unknown_search_metric_names_the_known_ones():
