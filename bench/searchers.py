@@ -55,6 +55,12 @@ def paired(first: list[float], second: list[float], sign: float, seed: int = 0) 
 SEARCH_ONLY_SETTINGS = ("search_metric", "no_racing")
 
 
+def _in_errors(mean: float, error: float) -> str:
+    if error:
+        return f"{mean / error:+.1f}"
+    return "same schedule" if mean == 0 else "no spread"
+
+
 class ResultCells:
     """Finished cells, appended one JSON line each; a torn last line (a killed run) is ignored on read.
 
@@ -94,6 +100,17 @@ class ResultCells:
         return cell
 
 
+def _highest(outcome, evaluator, metric: str, item_metric: str) -> dict | None:
+    """The highest search value the final choice passed over, scored on held-out items."""
+    if outcome.highest is None:
+        return None
+    searched = next(result for schedule, result in outcome.records if schedule.key == outcome.highest.key
+                    and not result.extra.get("estimated"))
+    result = evaluator.evaluate(outcome.highest, "heldout")
+    return {"schedule": outcome.highest.key, "heldout": result.quality[metric], "search": searched.quality[metric],
+            "per_item": result.extra["per_item"][item_metric]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_option(parser)
@@ -109,6 +126,9 @@ def main() -> None:
     parser.add_argument("--search-metric", default="primary")
     parser.add_argument("--no-racing", action="store_true", help="score every candidate on the whole search split")
     parser.add_argument("--results", help="JSON-lines file of finished cells: appended to, and read back on a rerun")
+    parser.add_argument("--score-highest", action="store_true",
+                        help="where the final choice kept another schedule than the highest search value, score that "
+                             "one on held-out items too (one more held-out evaluation), to judge the choice")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -176,7 +196,8 @@ def main() -> None:
                         heldout=result.quality[metric] if found else None,
                         per_item=result.extra["per_item"][item_metric] if found else None,
                         search=outcome.best_result.quality[metric] if found else None,
-                        speedup=outcome.best_result.ideal_speedup if found else None)
+                        speedup=outcome.best_result.ideal_speedup if found else None,
+                        highest=_highest(outcome, evaluator, metric, item_metric) if args.score_highest else None)
                 if not cell["found"]:
                     emit(f"| {task_name} | {target:g}x | {name} | - | - | - | {cell['compute']:.1f} | "
                          f"{cell['candidates']} | {cell['seconds']:.0f} |")
@@ -185,6 +206,14 @@ def main() -> None:
                 search_quality[name] = cell["search"]
                 emit(f"| {task_name} | {target:g}x | {name} | {cell['heldout']:.4f} | {cell['search']:.4f} | "
                      f"{cell['speedup']:.3f}x | {cell['compute']:.1f} | {cell['candidates']} | {cell['seconds']:.0f} |")
+                if cell.get("highest"):
+                    highest = cell["highest"]
+                    mean, error = paired(highest["per_item"], cell["per_item"], sign)
+                    emit(f"| {task_name} | {target:g}x | {name}, highest search value (not chosen) | "
+                         f"{highest['heldout']:.4f} | {highest['search']:.4f} | - | - | - | - |")
+                    verdicts.append(f"| {task_name} | {target:g}x | {name}: highest not chosen, minus chosen | - | "
+                                    f"{highest['heldout']:.4f} vs {cell['heldout']:.4f} | {mean:+.4f} ± {error:.4f} | "
+                                    f"{_in_errors(mean, error)} | - |")
             searched = {name: value for name, value in heldout.items() if not searcher_class(name).is_baseline}
             baselines = {name: value for name, value in heldout.items() if searcher_class(name).is_baseline}
             if not searched or not baselines:
@@ -199,7 +228,7 @@ def main() -> None:
                 ratio = searched[name][0] / full["heldout"] if sign > 0 else full["heldout"] / searched[name][0]
                 verdicts.append(f"| {task_name} | {target:g}x | {label}: {name} | {base} | "
                                 f"{searched[name][0]:.4f} vs {baselines[base][0]:.4f} | {mean:+.4f} ± {error:.4f} | "
-                                f"{mean / error if error else float('inf'):+.1f} | {ratio:.3f} |")
+                                f"{_in_errors(mean, error)} | {ratio:.3f} |")
     print(f"\nmodel {args.model}, budget {args.budget} full-split evaluations, search/held-out "
           f"{args.search_size}/{args.heldout_size} items, seed {args.seed}, search metric {args.search_metric}, "
           f"racing {'off' if args.no_racing else 'on'}, {torch.get_num_threads()} threads\n")
