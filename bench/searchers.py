@@ -50,9 +50,9 @@ def paired(first: list[float], second: list[float], sign: float, seed: int = 0) 
     return mean, (sum((value - centre) ** 2 for value in means) / (len(means) - 1)) ** 0.5
 
 
-#: Settings that change what a searcher finds but not the full model or a baseline: their cells are shared
-#: between runs that differ only in these.
-SEARCH_ONLY_SETTINGS = ("search_metric", "no_racing")
+#: Settings that change what a searcher finds but not the full model or a one-shot baseline: their cells are
+#: shared between runs that differ only in these.
+SEARCH_ONLY_SETTINGS = ("budget", "search_metric", "no_racing")
 
 
 def _in_errors(mean: float, error: float) -> str:
