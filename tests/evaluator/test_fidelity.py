@@ -44,10 +44,14 @@ def test_promoting_a_candidate_runs_only_its_new_items(tiny_llama):
     assert stepwise == direct.stats["entries_run"]
 
 
+def full_and_skipped(model, **options):
+    """The full model's result and that of a chain skipping layers 1-4, from one evaluator."""
+    evaluator = make(model, **options)
+    return evaluator.evaluate(Schedule.identity(model)), evaluator.evaluate(Schedule.from_layers([0, 5], model=model))
+
+
 def test_dense_kl_is_zero_for_the_full_model_and_positive_for_a_skip(tiny_llama):
-    evaluator = make(tiny_llama, dense_kl=True)
-    full = evaluator.evaluate(Schedule.identity(tiny_llama))
-    skipped = evaluator.evaluate(Schedule.from_layers([0, 5], model=tiny_llama))
+    full, skipped = full_and_skipped(tiny_llama, dense_kl=True)
     assert full.quality["kl"] == pytest.approx(0.0, abs=1e-5)
     assert skipped.quality["kl"] > 1e-4
     assert skipped.quality["prob_kl"] == pytest.approx(skipped.quality["prob"] - skipped.quality["kl"], abs=1e-6)
@@ -55,9 +59,7 @@ def test_dense_kl_is_zero_for_the_full_model_and_positive_for_a_skip(tiny_llama)
 
 
 def test_text_kl_covers_the_items_own_tokens_and_is_zero_for_the_full_model(tiny_llama):
-    evaluator = make(tiny_llama, context_kl=True)
-    full = evaluator.evaluate(Schedule.identity(tiny_llama))
-    skipped = evaluator.evaluate(Schedule.from_layers([0, 5], model=tiny_llama))
+    full, skipped = full_and_skipped(tiny_llama, context_kl=True)
     assert full.quality["text_kl"] == pytest.approx(0.0, abs=1e-5)
     assert skipped.quality["text_kl"] > 1e-4
     # The scored tokens are a part of the item's tokens: text_kl averages over more positions than kl.
