@@ -107,7 +107,7 @@ def _highest(outcome, evaluator, metric: str, item_metric: str) -> dict | None:
     searched = next(result for schedule, result in outcome.records if schedule.key == outcome.highest.key
                     and not result.extra.get("estimated"))
     result = evaluator.evaluate(outcome.highest, "heldout")
-    return {"schedule": outcome.highest.key, "heldout": result.quality[metric], "search": searched.quality[metric],
+    return {"schedule": outcome.highest.key, "chain": outcome.highest.chain, "heldout": result.quality[metric], "search": searched.quality[metric],
             "per_item": result.extra["per_item"][item_metric]}
 
 
@@ -192,7 +192,7 @@ def main() -> None:
                     cell = cells.put(
                         task_name, target, name, shared=one_shot, found=found, compute=outcome.full_equivalents,
                         candidates=outcome.evaluations, seconds=time.perf_counter() - started,
-                        schedule=outcome.best.key if found else None,
+                        schedule=outcome.best.key if found else None, chain=outcome.best.chain if found else None,
                         heldout=result.quality[metric] if found else None,
                         per_item=result.extra["per_item"][item_metric] if found else None,
                         search=outcome.best_result.quality[metric] if found else None,

@@ -166,7 +166,7 @@ class ChainRunner:
 
     @torch.no_grad()
     def score(self, states: torch.Tensor, batch: PackedBatch, reference: torch.Tensor | None = None) -> list[SequenceScores]:
-        logprob_parts, argmax_parts, kl_parts, reference_parts = [], [], [], []
+        logprob_parts, argmax_parts, kl_parts, reference_parts, reference_logprob_parts = [], [], [], [], []
         for start in range(0, states.shape[0], HEAD_CHUNK_ROWS):
             stop = start + HEAD_CHUNK_ROWS
             logprobs = torch.log_softmax(self.head(states[start:stop]).float(), dim=-1)
@@ -176,9 +176,11 @@ class ChainRunner:
                 full = torch.log_softmax(self.head(reference[start:stop]).float(), dim=-1)
                 kl_parts.append(kl_of_logprobs(full, logprobs))
                 reference_parts.append(full.argmax(-1))
+                reference_logprob_parts.append(full.gather(1, batch.targets[start:stop, None].to(full.device))[:, 0])
         return split_scores(batch.row_counts, torch.cat(logprob_parts).cpu(), torch.cat(argmax_parts).cpu(),
                             torch.cat(kl_parts).cpu() if kl_parts else None,
-                            torch.cat(reference_parts).cpu() if reference_parts else None)
+                            torch.cat(reference_parts).cpu() if reference_parts else None,
+                            torch.cat(reference_logprob_parts).cpu() if reference_logprob_parts else None)
 
 
 def kl_of_logprobs(full: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:
@@ -190,11 +192,12 @@ def _kl(full_logits: torch.Tensor, schedule_logits: torch.Tensor) -> torch.Tenso
     return kl_of_logprobs(torch.log_softmax(full_logits.float(), dim=-1), torch.log_softmax(schedule_logits.float(), dim=-1))
 
 
-def split_scores(counts, logprobs, argmax, kl=None, reference_argmax=None) -> list[SequenceScores]:
+def split_scores(counts, logprobs, argmax, kl=None, reference_argmax=None, reference_logprobs=None) -> list[SequenceScores]:
     scores, start = [], 0
     for count in counts:
         part = slice(start, start + count)
         scores.append(SequenceScores(logprobs[part], argmax[part], None if kl is None else kl[part],
-                                     None if reference_argmax is None else reference_argmax[part]))
+                                     None if reference_argmax is None else reference_argmax[part],
+                                     reference_logprobs=None if reference_logprobs is None else reference_logprobs[part]))
         start += count
     return scores

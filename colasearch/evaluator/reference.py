@@ -57,14 +57,15 @@ def reference_scores(model, schedule: Schedule | None, sequences: list[PackedSeq
             targets = torch.tensor(sequence.targets)
             logprobs = stacked.gather(1, targets[:, None].to(stacked.device))[:, 0].cpu()
             argmax = stacked.argmax(-1).cpu()
-            kl = reference_argmax = context_divergence = None
+            kl = reference_argmax = context_divergence = reference_logprobs = None
             if full_rows is not None:
                 full_by_target, full_context = full_rows[number]
                 full = torch.stack([full_by_target[k] for k in range(len(sequence.targets))])
                 kl = kl_of_logprobs(full, stacked).cpu()
                 reference_argmax = full.argmax(-1).cpu()
+                reference_logprobs = full.gather(1, targets[:, None].to(full.device))[:, 0].cpu()
                 if context_kl:
                     context_divergence = kl_of_logprobs(full_context, context).cpu()
-            results.append(SequenceScores(logprobs, argmax, kl, reference_argmax, context_divergence))
+            results.append(SequenceScores(logprobs, argmax, kl, reference_argmax, context_divergence, reference_logprobs))
     return results
 

@@ -21,7 +21,7 @@ DEFAULT_BUDGET = 100
 DEFAULT_TARGET = 1.25
 # Search metrics that compare a schedule with the full model token by token: the evaluator computes the
 # full model's reference for them.
-DENSE_METRICS = ("kl", "prob_kl", "text_kl")
+DENSE_METRICS = ("kl", "prob_kl", "text_kl", "choice_kl")
 #: Dense metrics that also need the KL at the item's own text tokens, not only at the scored ones.
 CONTEXT_METRICS = ("text_kl",)
 

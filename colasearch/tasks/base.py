@@ -77,6 +77,8 @@ class SequenceScores:
     # KL to the full model at the shared prefix's own next-token predictions (``PackedSequence.context_rows``):
     # the task's text itself as calibration data, many more tokens per item than the scored ones.
     context_kl: torch.Tensor | None = None
+    # The full model's log-probability of each target, so a task can compare decisions, not only tokens.
+    reference_logprobs: torch.Tensor | None = None
 
 
 class Task(ABC):

@@ -67,7 +67,7 @@ class MultipleChoiceTask(ScoringTask):
     # log-likelihoods softmaxed. A smooth stand-in for acc / acc_norm: on a few dozen search items accuracy
     # moves in steps of one item, and a search that maximizes it picks winners by luck.
     metric_directions = {"acc": "maximize", "acc_norm": "maximize", "prob": "maximize", "prob_norm": "maximize",
-                         "kl": "minimize", "prob_kl": "maximize", "text_kl": "minimize"}
+                         "kl": "minimize", "prob_kl": "maximize", "text_kl": "minimize", "choice_kl": "minimize"}
     smooth_metrics = {"acc": "prob", "acc_norm": "prob_norm"}
     dense_metric = "text_kl"
 
@@ -115,9 +115,12 @@ class MultipleChoiceTask(ScoringTask):
             packed.append(PackedSequence(tokens, positions, segments, predict_at, targets, target_segments))
         return packed
 
-    def choice_loglikelihoods(self, sequence: PackedSequence, scores: SequenceScores) -> list[float]:
+    def choice_loglikelihoods(self, sequence: PackedSequence, scores: SequenceScores,
+                              reference: bool = False) -> list[float]:
+        """Each choice's log-likelihood under the schedule, or with ``reference`` under the full model."""
         totals: dict[int, float] = {}
-        for index, value in enumerate(scores.target_logprobs.tolist()):
+        logprobs = scores.reference_logprobs if reference else scores.target_logprobs
+        for index, value in enumerate(logprobs.tolist()):
             segment = sequence.segment_of_target(index)
             totals[segment] = totals.get(segment, 0.0) + value
         return [totals[segment] for segment in sorted(totals)]
@@ -133,12 +136,19 @@ class MultipleChoiceTask(ScoringTask):
         from the full model over the item's scored tokens, and ``prob_kl`` = ``prob`` - ``kl``, which rewards
         the right answer and penalises drifting from the full model everywhere else. With the evaluator's
         ``context_kl``, also ``text_kl``: the mean KL over every token of the item, question and choices, a
-        label-free signal from many more tokens (the task's text as EvoPress's calibration data).
+        label-free signal from many more tokens (the task's text as EvoPress's calibration data). And
+        ``choice_kl``: the KL from the full model's distribution over the choices (their log-likelihoods,
+        length-normalised where the primary metric is ``acc_norm``, softmaxed) to the schedule's. It is
+        label-free too, but measures only what decides the answer, and is continuous where ``acc`` moves
+        by whole items.
         """
         values: dict[str, list[float]] = {"acc": [], "acc_norm": [], "prob": [], "prob_norm": []}
         with_kl = bool(scores) and all(score.kl is not None for score in scores)
         if with_kl:
             values.update(kl=[], prob_kl=[])
+        with_choice_kl = with_kl and all(score.reference_logprobs is not None for score in scores)
+        if with_choice_kl:
+            values["choice_kl"] = []
         with_text_kl = with_kl and all(score.context_kl is not None for score in scores)
         if with_text_kl:
             values["text_kl"] = []
@@ -155,6 +165,12 @@ class MultipleChoiceTask(ScoringTask):
                 kl = float(score.kl.mean()) if len(score.kl) else 0.0
                 values["kl"].append(kl)
                 values["prob_kl"].append(values["prob"][-1] - kl)
+            if with_choice_kl:
+                full = self.choice_loglikelihoods(sequence, score, reference=True)
+                own = loglikelihoods
+                if self.primary_metric == "acc_norm":
+                    full, own = [value / length for value, length in zip(full, lengths)], normalised
+                values["choice_kl"].append(_categorical_kl(full, own))
             if with_text_kl:
                 every = torch.cat([score.kl.float(), score.context_kl.float()])
                 values["text_kl"].append(float(every.mean()) if len(every) else 0.0)
@@ -164,6 +180,13 @@ class MultipleChoiceTask(ScoringTask):
 def _softmax_at(values: list[float], index: int) -> float:
     top = max(values)
     return math.exp(values[index] - top) / sum(math.exp(value - top) for value in values)
+
+
+def _categorical_kl(full: list[float], schedule: list[float]) -> float:
+    """KL(softmax(full) || softmax(schedule)), from unnormalised log-scores."""
+    full_log = torch.log_softmax(torch.tensor(full, dtype=torch.float64), dim=0)
+    schedule_log = torch.log_softmax(torch.tensor(schedule, dtype=torch.float64), dim=0)
+    return max(0.0, float((full_log.exp() * (full_log - schedule_log)).sum()))
 
 
 def _argmax(values: list[float]) -> int:

@@ -43,6 +43,7 @@ def test_windows_match_plain_forward_and_reference_kl(tiny_model, tmp_path):
         torch.testing.assert_close(mine.target_logprobs, theirs.target_logprobs, atol=2e-5, rtol=0)
         torch.testing.assert_close(mine.kl, theirs.kl, atol=2e-5, rtol=1e-4)
         assert torch.equal(mine.reference_argmax, theirs.reference_argmax)
+        torch.testing.assert_close(mine.reference_logprobs, theirs.reference_logprobs, atol=2e-5, rtol=0)
 
 
 def test_context_kl_of_multiple_choice_matches_the_plain_path(tiny_model):

@@ -58,6 +58,13 @@ def test_dense_kl_is_zero_for_the_full_model_and_positive_for_a_skip(tiny_llama)
     assert "kl" not in make(tiny_llama).evaluate(Schedule.identity(tiny_llama)).quality
 
 
+def test_choice_kl_is_zero_for_the_full_model_and_positive_for_a_skip(tiny_llama):
+    full, skipped = full_and_skipped(tiny_llama, dense_kl=True)
+    assert full.quality["choice_kl"] == pytest.approx(0.0, abs=1e-6)
+    assert skipped.quality["choice_kl"] > 1e-4
+    assert len(skipped.extra["per_item"]["choice_kl"]) == 64
+
+
 def test_text_kl_covers_the_items_own_tokens_and_is_zero_for_the_full_model(tiny_llama):
     full, skipped = full_and_skipped(tiny_llama, context_kl=True)
     assert full.quality["text_kl"] == pytest.approx(0.0, abs=1e-5)

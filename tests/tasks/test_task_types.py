@@ -55,6 +55,37 @@ def test_prob_is_smooth_where_acc_is_a_step():
     assert slightly_wrong["prob"] > very_wrong["prob"] and slightly_wrong["prob_norm"] > very_wrong["prob_norm"]
 
 
+def test_choice_kl_compares_the_decision_over_choices_with_the_full_models():
+    task = load_task("builtin:capitals")
+    item = task.items()[0]
+    (sequence,) = task.pack([item], TOKENIZER)
+    label = item.data.label + 1
+
+    def choice_kl(full_right, own_right):
+        def logprobs(right):
+            return torch.tensor([right if segment == label else -1.0 for segment in sequence.target_segments])
+        own = logprobs(own_right)
+        score = SequenceScores(own, torch.zeros_like(own, dtype=torch.long), kl=torch.zeros_like(own),
+                               reference_logprobs=logprobs(full_right))
+        return task.metrics([item], [sequence], [score])["choice_kl"]
+
+    assert choice_kl(-0.2, -0.2) == pytest.approx(0.0, abs=1e-12)
+    # The same choice distribution away from the full model's in either direction costs more the farther it is.
+    assert 0 < choice_kl(-0.2, -0.5) < choice_kl(-0.2, -2.0)
+    assert choice_kl(-2.0, -0.2) > 0
+    # Against the closed form of KL between two softmaxes over the choices' summed log-likelihoods.
+    counts = [sequence.target_segments.count(number) for number in range(1, len(item.data.choices) + 1)]
+
+    def distribution(right):
+        totals = [(right if number == label else -1.0) * count for number, count in enumerate(counts, start=1)]
+        top = max(totals)
+        weights = [math.exp(total - top) for total in totals]
+        return [weight / sum(weights) for weight in weights]
+
+    full, own = distribution(-0.2), distribution(-2.0)
+    assert choice_kl(-0.2, -2.0) == pytest.approx(sum(p * math.log(p / q) for p, q in zip(full, own)))
+
+
 def test_generation_exact_match_normalises_and_extracts(tmp_path):
     assert normalise("The  Answer, is: 4!") == "answer is 4"
     path = tmp_path / "gen.jsonl"
