@@ -52,7 +52,7 @@ def paired(first: list[float], second: list[float], sign: float, seed: int = 0) 
 
 #: Settings that change what a searcher finds but not the full model or a one-shot baseline: their cells are
 #: shared between runs that differ only in these.
-SEARCH_ONLY_SETTINGS = ("budget", "search_metric", "no_racing")
+SEARCH_ONLY_SETTINGS = ("budget", "search_metric", "no_racing", "sub_blocks")
 
 
 def _in_errors(mean: float, error: float) -> str:
@@ -125,6 +125,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--search-metric", default="primary")
     parser.add_argument("--no-racing", action="store_true", help="score every candidate on the whole search split")
+    parser.add_argument("--sub-blocks", action="store_true",
+                        help="searchers may also skip attention or MLP sub-blocks alone (the baselines stay the "
+                             "published whole-layer methods)")
     parser.add_argument("--results", help="JSON-lines file of finished cells: appended to, and read back on a rerun")
     parser.add_argument("--score-highest", action="store_true",
                         help="where the final choice kept another schedule than the highest search value, score that "
@@ -150,6 +153,8 @@ def main() -> None:
 
     settings = {key: getattr(args, key) for key in ("model", "budget", "search_size", "heldout_size", "seed",
                                                      "search_metric", "no_racing")}
+    if args.sub_blocks:
+        settings["sub_blocks"] = True  # only when set, so cells written before the option still match
     cells = ResultCells(args.results, settings)
     contexts: dict[str, RunContext] = {}
 
@@ -186,7 +191,8 @@ def main() -> None:
                     one_shot = searcher_class(name).is_baseline and name != "random"
                     budget = 1 if one_shot else args.budget
                     outcome, _ = search_with(context, name, budget, target, args.seed, evaluator=evaluator,
-                                             racing=racing)
+                                             racing=racing, space_options=None if one_shot or not args.sub_blocks
+                                             else {"sub_blocks": True})
                     found = outcome.best is not None and outcome.best_value != float("-inf")
                     result = evaluator.evaluate(outcome.best, "heldout") if found else None
                     cell = cells.put(
@@ -231,7 +237,8 @@ def main() -> None:
                                 f"{_in_errors(mean, error)} | {ratio:.3f} |")
     print(f"\nmodel {args.model}, budget {args.budget} full-split evaluations, search/held-out "
           f"{args.search_size}/{args.heldout_size} items, seed {args.seed}, search metric {args.search_metric}, "
-          f"racing {'off' if args.no_racing else 'on'}, {torch.get_num_threads()} threads\n")
+          f"racing {'off' if args.no_racing else 'on'}, sub-blocks {'on' if args.sub_blocks else 'off'}, "
+          f"{torch.get_num_threads()} threads\n")
     print("\n".join(lines))
     print("\n| task | target | searcher | best baseline | held-out | paired difference ± SE (bootstrap) | "
           "difference / SE | share of full model |\n|---|---|---|---|---|---|---|---|")

@@ -41,18 +41,21 @@ class EvolutionSearcher(BaseSearcher):
         self.parent_value = -math.inf
         self._seen: set[str] = set()
         self._proposed: dict[str, frozenset[Unit]] = {}
+        self._starts: list[Schedule] = []  # starting points not yet handed out, one per ask if need be
         self._exhausted = False
 
     # -- protocol --------------------------------------------------------------------------------
 
     def ask(self, n: int = 1) -> list[Schedule]:
-        proposals: list[Schedule] = []
         if self.parent is None:
-            for skipped in self._starting_points():
-                self._propose(skipped, proposals)
-            self.parent = self._starting_points()[0]
-            if proposals:
-                return proposals[:max(n, 1)]
+            starts = self._starting_points()
+            for skipped in starts:
+                self._propose(skipped, self._starts)
+            self.parent = starts[0]  # until a result comes back: the best evaluated start then takes over
+        if self._starts:
+            proposals, self._starts = self._starts[:max(n, 1)], self._starts[max(n, 1):]
+            return proposals
+        proposals: list[Schedule] = []
         tries = 0
         while len(proposals) < n and tries < self.max_tries:
             tries += 1
@@ -79,12 +82,23 @@ class EvolutionSearcher(BaseSearcher):
         starts = [frozenset(skipped_units(schedule, self.space)) for schedule in self.init_schedules]
         if not starts:
             starts.append(self._greedy())
-        return starts
+            if self.space.sub_blocks and self.prior is not None:
+                # Importance alone is blind to cost: among sub-blocks it drops many cheap attention blocks
+                # first. Whole-layer pruning (ShortGPT's own answer) is the other one-shot start; the
+                # better of the two on the search items becomes the parent.
+                starts.append(self._greedy_by_layer())
+        return list(dict.fromkeys(starts))
 
     def _greedy(self) -> frozenset[Unit]:
         """One-shot pruning: least important units first until the target is met (cost order without a prior)."""
         order = self.prior.order if self.prior is not None else \
             sorted(self.space.units, key=lambda unit: (-self.space.unit_cost(unit), unit))
+        return frozenset(self.space.skips_until_target(order))
+
+    def _greedy_by_layer(self) -> frozenset[Unit]:
+        """One-shot pruning of whole layers (a layer's importance is its sub-blocks' together), in sub-block units."""
+        layers = sorted({layer for layer, _ in self.space.units}, key=lambda layer: (self.prior.of((layer, "all")), layer))
+        order = [(layer, run) for layer in layers for run in ("attn", "mlp")]
         return frozenset(self.space.skips_until_target(order))
 
     def _propose(self, skipped: frozenset[Unit], proposals: list[Schedule]) -> None:

@@ -35,3 +35,25 @@ def test_every_offspring_keeps_the_parents_cost(planted):
     children = searcher.ask(6)
     assert len(children) == 6 and len({child.key for child in children}) == 6
     assert all(len(child.layers) == len(parent.layers) for child in children)
+
+
+def test_every_starting_point_is_handed_out_even_one_per_ask(planted):
+    space, evaluator, objective = planted
+    searcher = make_searcher("evolution", space, objective, seed=0)
+    starts = (space.schedule_skipping([(1, "all"), (2, "all")]), space.schedule_skipping([(3, "all"), (4, "all")]))
+    searcher.init_schedules = starts
+    asked = [searcher.ask(1)[0] for _ in range(2)]
+    assert [schedule.key for schedule in asked] == [schedule.key for schedule in starts]
+
+
+def test_with_sub_blocks_whole_layer_pruning_is_a_second_start(planted_sub_blocks):
+    space, evaluator, objective = planted_sub_blocks
+    searcher = make_searcher("evolution", space, objective, seed=0)
+    # Attention blocks look unimportant one by one, so importance alone drops attention everywhere.
+    searcher.prior = Prior({(layer, run): (0.1 if run == "attn" else 1.0 + layer) for layer, run in space.units})
+    first, second = searcher.ask(2)
+    assert all(entry.run == "mlp" for entry in first.layers if entry.run != "all")
+    whole_layers = [entry for entry in second.layers if entry.run == "all"]
+    assert len(whole_layers) >= len(second.layers) - 1  # at most the last unit taken is half a layer
+    assert len({entry.layer for entry in second.layers}) < space.num_layers
+    assert space.meets_target(first) and space.meets_target(second)
