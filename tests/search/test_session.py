@@ -40,7 +40,7 @@ def test_dense_without_a_dense_counterpart_is_the_primary_metric(tmp_path):
 
 
 def test_an_unknown_search_metric_names_the_known_ones():
-    with pytest.raises(ColasearchError, match="it reports: acc, acc_norm, kl, prob, prob_kl, prob_norm, text_kl"):
+    with pytest.raises(ColasearchError, match="it reports: acc, acc_norm, choice_kl, kl, prob, prob_kl, prob_norm, text_kl"):
         resolve_search_metric(load_task("builtin:capitals"), "vibes")
 
 
@@ -55,3 +55,20 @@ def test_a_shipped_schedule_names_task_files_and_storages_without_the_authors_di
     from colasearch.search.session import portable_location
 
     assert portable_location(value) == expected
+
+
+def test_every_metric_that_compares_with_the_full_model_asks_the_evaluator_for_its_reference(tiny_llama):
+    """A search on a metric the evaluator only reports with the full model's reference must turn it on."""
+    from colasearch.evaluator import Evaluator
+    from colasearch.schedule import Schedule
+    from colasearch.search.session import CONTEXT_METRICS, DENSE_METRICS
+    from colasearch.tasks.char_tokenizer import CharTokenizer
+
+    task = load_task("builtin:capitals")
+    plain = Evaluator(tiny_llama, CharTokenizer(), task, search_size=16, heldout_size=4)
+    without = set(plain.evaluate(Schedule.identity(tiny_llama)).quality)
+    reference = Evaluator(tiny_llama, CharTokenizer(), task, search_size=16, heldout_size=4, dense_kl=True,
+                          context_kl=True)
+    needing = set(reference.evaluate(Schedule.identity(tiny_llama)).quality) - without
+    assert needing and needing <= set(DENSE_METRICS)
+    assert set(CONTEXT_METRICS) <= needing
