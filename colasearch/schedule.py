@@ -156,7 +156,7 @@ class Schedule(BaseModel):
         version = data.get("colasearch_schedule")
         if version is None:
             raise ScheduleError(f"{source}: missing 'colasearch_schedule' format version")
-        if version != FORMAT_VERSION:
+        if version != FORMAT_VERSION or isinstance(version, bool):  # True == 1 in Python, but is no version
             raise ScheduleError(
                 f"{source}: unsupported schedule format version {brief(version)} (this colasearch reads version {FORMAT_VERSION})"
             )

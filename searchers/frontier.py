@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 from colasearch.importance import unit_scores
+from colasearch.priors import DEFAULT_CALIBRATION_ITEMS
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 from colasearch.searchers.base import BaseSearcher, SearcherError
@@ -44,7 +45,7 @@ class FrontierSearcher(BaseSearcher):
     name = "frontier"
 
     def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, score: str = "block_influence",
-                 calibration_items: int = 16, orders: dict | None = None, walk_steps: int = 3,
+                 calibration_items: int = DEFAULT_CALIBRATION_ITEMS, orders: dict | None = None, walk_steps: int = 3,
                  experts: bool = False, expert_skip_ratio: float | None = None, expert_grid: int = 64,
                  expert_tolerance: float = 0.02, importance: tuple | list | None = None,
                  expert_groups: tuple | list | str = ("text",), renormalize: bool = True, **options):

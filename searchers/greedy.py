@@ -10,6 +10,7 @@ searcher: ranked per layer, angular distance orders units exactly as Block Influ
 from __future__ import annotations
 
 from colasearch.importance import finercut_order, unit_scores
+from colasearch.priors import DEFAULT_CALIBRATION_ITEMS
 from colasearch.schedule import Schedule
 from colasearch.searchers.base import ConstructedBaseline, SearcherError
 
@@ -20,7 +21,7 @@ class GreedySearcher(ConstructedBaseline):
     name = "greedy"
 
     def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, score: str = "block_influence",
-                 calibration_items: int = 16, **options):
+                 calibration_items: int = DEFAULT_CALIBRATION_ITEMS, **options):
         super().__init__(space, objective, seed, budget, **options)
         if score == "angular":
             raise SearcherError("greedy: score 'angular' ranks units exactly as 'block_influence' (both are monotone "

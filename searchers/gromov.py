@@ -10,6 +10,7 @@ layers only (the paper prunes blocks of layers), also in a sub-block search spac
 from __future__ import annotations
 
 from colasearch.importance import block_angular_distances
+from colasearch.priors import DEFAULT_CALIBRATION_ITEMS
 from colasearch.schedule import Schedule
 from colasearch.searchers.base import ConstructedBaseline, SearcherError
 
@@ -17,7 +18,7 @@ from colasearch.searchers.base import ConstructedBaseline, SearcherError
 class GromovSearcher(ConstructedBaseline):
     name = "gromov"
 
-    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, calibration_items: int = 16,
+    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, calibration_items: int = DEFAULT_CALIBRATION_ITEMS,
                  **options):
         super().__init__(space, objective, seed, budget, **options)
         self.calibration_items = calibration_items

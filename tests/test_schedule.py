@@ -38,6 +38,7 @@ def test_identity_and_fingerprint(tiny_llama):
     [
         ("colasearch_schedule: 1\nlayers: [0, 1\n", "malformed YAML"),
         ("colasearch_schedule: 2\nlayers: [0]\n", "unsupported schedule format version 2"),
+        ("colasearch_schedule: true\nlayers: [0]\n", "unsupported schedule format version True"),
         ("layers: [0]\n", "missing 'colasearch_schedule'"),
         ("colasearch_schedule: 1\nlayers: []\n", "layers"),
         ("colasearch_schedule: 1\nlayers: [0, {layer: 1, run: both}]\n", "layers.1"),

@@ -127,3 +127,23 @@ def test_rl_proposes_warm_starts_first_and_leans_towards_them(planted):
     top = sorted(range(len(searcher.units)), key=lambda i: -float(searcher.logits[i]))[:2]
     assert {searcher.units[i] for i in top} == {(1, "all"), (6, "all")}
     assert searcher.final_schedule().key == start.key  # the mode: not proposed again while it is outstanding
+
+
+def test_the_search_starts_from_exactly_the_schedule_the_greedy_baseline_returns(tiny8):
+    """The prior and ShortGPT's baseline calibrate on the same items, so the final choice, which keeps the start
+    unless a candidate clearly beats it, compares against the very schedule the baseline would ship."""
+    from colasearch.evaluator import Evaluator
+    from colasearch.objectives import make_objective
+    from colasearch.priors import compute_prior
+    from colasearch.searchers.base import make_searcher
+    from colasearch.tasks import load_task
+    from colasearch.tasks.char_tokenizer import CharTokenizer
+
+    evaluator = Evaluator(tiny8, CharTokenizer(), load_task("builtin:capitals"), search_size=48, heldout_size=4)
+    space = SearchSpace.for_model(tiny8, target_speedup=1.3)
+    objective = make_objective("quality", metric="acc", target_speedup=1.3)
+    baseline = make_searcher("greedy", space, objective)
+    baseline.prepare(evaluator)
+    search = make_searcher("evolution", space, objective)
+    search.prior = compute_prior(evaluator, space)
+    assert search.ask(1)[0].key == baseline.schedule().key
