@@ -40,14 +40,25 @@ def test_acc_and_acc_norm_from_loglikelihoods():
     assert metrics["prob"] == pytest.approx(expected) and 0.25 < metrics["prob_norm"] < 1.0
 
 
-def test_prob_is_smooth_where_acc_is_a_step():
+def first_capitals_item():
+    """(task, item, packed sequence) of the first built-in capitals question."""
     task = load_task("builtin:capitals")
     item = task.items()[0]
     (sequence,) = task.pack([item], TOKENIZER)
+    return task, item, sequence
+
+
+def choice_logprobs(sequence, item, right: float, wrong: float = -1.0) -> torch.Tensor:
+    """Every token of the right choice scores ``right``, every other choice's token ``wrong``."""
     label = item.data.label + 1
+    return torch.tensor([right if segment == label else wrong for segment in sequence.target_segments])
+
+
+def test_prob_is_smooth_where_acc_is_a_step():
+    task, item, sequence = first_capitals_item()
 
     def metrics(right, wrong):
-        logprobs = torch.tensor([right if segment == label else wrong for segment in sequence.target_segments])
+        logprobs = choice_logprobs(sequence, item, right, wrong)
         return task.metrics([item], [sequence], [SequenceScores(logprobs, torch.zeros_like(logprobs, dtype=torch.long))])
 
     slightly_wrong, very_wrong = metrics(-1.0, -0.99), metrics(-3.0, -0.5)
@@ -56,17 +67,13 @@ def test_prob_is_smooth_where_acc_is_a_step():
 
 
 def test_choice_kl_compares_the_decision_over_choices_with_the_full_models():
-    task = load_task("builtin:capitals")
-    item = task.items()[0]
-    (sequence,) = task.pack([item], TOKENIZER)
+    task, item, sequence = first_capitals_item()
     label = item.data.label + 1
 
     def choice_kl(full_right, own_right):
-        def logprobs(right):
-            return torch.tensor([right if segment == label else -1.0 for segment in sequence.target_segments])
-        own = logprobs(own_right)
+        own = choice_logprobs(sequence, item, own_right)
         score = SequenceScores(own, torch.zeros_like(own, dtype=torch.long), kl=torch.zeros_like(own),
-                               reference_logprobs=logprobs(full_right))
+                               reference_logprobs=choice_logprobs(sequence, item, full_right))
         return task.metrics([item], [sequence], [score])["choice_kl"]
 
     assert choice_kl(-0.2, -0.2) == pytest.approx(0.0, abs=1e-12)
