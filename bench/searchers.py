@@ -107,8 +107,8 @@ def _highest(outcome, evaluator, metric: str, item_metric: str) -> dict | None:
     searched = next(result for schedule, result in outcome.records if schedule.key == outcome.highest.key
                     and not result.extra.get("estimated"))
     result = evaluator.evaluate(outcome.highest, "heldout")
-    return {"schedule": outcome.highest.key, "chain": outcome.highest.chain, "heldout": result.quality[metric], "search": searched.quality[metric],
-            "per_item": result.extra["per_item"][item_metric]}
+    return {"schedule": outcome.highest.key, "chain": outcome.highest.chain, "heldout": result.quality[metric],
+            "search": searched.quality[metric], "per_item": result.extra["per_item"][item_metric]}
 
 
 def main() -> None:

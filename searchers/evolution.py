@@ -97,7 +97,8 @@ class EvolutionSearcher(BaseSearcher):
 
     def _greedy_by_layer(self) -> frozenset[Unit]:
         """One-shot pruning of whole layers (a layer's importance is its sub-blocks' together), in sub-block units."""
-        layers = sorted({layer for layer, _ in self.space.units}, key=lambda layer: (self.prior.of((layer, "all")), layer))
+        layers = sorted({layer for layer, _ in self.space.units},
+                        key=lambda layer: (self.prior.of((layer, "all")), layer))
         order = [(layer, run) for layer in layers for run in ("attn", "mlp")]
         return frozenset(self.space.skips_until_target(order))
 

@@ -192,12 +192,16 @@ def _kl(full_logits: torch.Tensor, schedule_logits: torch.Tensor) -> torch.Tenso
     return kl_of_logprobs(torch.log_softmax(full_logits.float(), dim=-1), torch.log_softmax(schedule_logits.float(), dim=-1))
 
 
-def split_scores(counts, logprobs, argmax, kl=None, reference_argmax=None, reference_logprobs=None) -> list[SequenceScores]:
+def split_scores(counts, logprobs, argmax, kl=None, reference_argmax=None,
+                 reference_logprobs=None) -> list[SequenceScores]:
     scores, start = [], 0
     for count in counts:
         part = slice(start, start + count)
-        scores.append(SequenceScores(logprobs[part], argmax[part], None if kl is None else kl[part],
-                                     None if reference_argmax is None else reference_argmax[part],
-                                     reference_logprobs=None if reference_logprobs is None else reference_logprobs[part]))
+
+        def sliced(values):
+            return None if values is None else values[part]
+
+        scores.append(SequenceScores(logprobs[part], argmax[part], sliced(kl), sliced(reference_argmax),
+                                     reference_logprobs=sliced(reference_logprobs)))
         start += count
     return scores

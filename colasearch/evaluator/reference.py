@@ -66,6 +66,7 @@ def reference_scores(model, schedule: Schedule | None, sequences: list[PackedSeq
                 reference_logprobs = full.gather(1, targets[:, None].to(full.device))[:, 0].cpu()
                 if context_kl:
                     context_divergence = kl_of_logprobs(full_context, context).cpu()
-            results.append(SequenceScores(logprobs, argmax, kl, reference_argmax, context_divergence, reference_logprobs))
+            results.append(SequenceScores(logprobs, argmax, kl, reference_argmax, context_divergence,
+                                          reference_logprobs))
     return results
 
