@@ -66,7 +66,10 @@ class MultipleChoiceTask(ScoringTask):
     # prob / prob_norm: mean probability the model puts on the right choice, the choices' (length-normalised)
     # log-likelihoods softmaxed. A smooth stand-in for acc / acc_norm: on a few dozen search items accuracy
     # moves in steps of one item, and a search that maximizes it picks winners by luck.
+    # answer_nll / choice_nll: label-aware and continuous like prob, but not bounded: a confident mistake
+    # costs more than a near-tie, where prob saturates.
     metric_directions = {"acc": "maximize", "acc_norm": "maximize", "prob": "maximize", "prob_norm": "maximize",
+                         "answer_nll": "minimize", "choice_nll": "minimize",
                          "kl": "minimize", "prob_kl": "maximize", "text_kl": "minimize", "choice_kl": "minimize"}
     smooth_metrics = {"acc": "prob", "acc_norm": "prob_norm"}
     dense_metric = "text_kl"
@@ -134,7 +137,10 @@ class MultipleChoiceTask(ScoringTask):
 
         With the full model's reference (the evaluator's ``dense_kl``), also ``kl``: the mean KL divergence
         from the full model over the item's scored tokens, and ``prob_kl`` = ``prob`` - ``kl``, which rewards
-        the right answer and penalises drifting from the full model everywhere else. With the evaluator's
+        the right answer and penalises drifting from the full model everywhere else. Always ``answer_nll``, the
+        right choice's negative log-likelihood per token (the language-model loss on the answer), and
+        ``choice_nll``, the negative log of ``prob`` (or of ``prob_norm`` where the primary metric is
+        ``acc_norm``): the log loss of the decision over the choices. With the evaluator's
         ``context_kl``, also ``text_kl``: the mean KL over every token of the item, question and choices, a
         label-free signal from many more tokens (the task's text as EvoPress's calibration data). And
         ``choice_kl``: the KL from the full model's distribution over the choices (their log-likelihoods,
@@ -142,7 +148,8 @@ class MultipleChoiceTask(ScoringTask):
         label-free too, but measures only what decides the answer, and is continuous where ``acc`` moves
         by whole items.
         """
-        values: dict[str, list[float]] = {"acc": [], "acc_norm": [], "prob": [], "prob_norm": []}
+        values: dict[str, list[float]] = {"acc": [], "acc_norm": [], "prob": [], "prob_norm": [], "answer_nll": [],
+                                          "choice_nll": []}
         with_kl = bool(scores) and all(score.kl is not None for score in scores)
         if with_kl:
             values.update(kl=[], prob_kl=[])
@@ -161,6 +168,11 @@ class MultipleChoiceTask(ScoringTask):
             values["acc_norm"].append(float(_argmax(normalised) == question.label))
             values["prob"].append(_softmax_at(loglikelihoods, question.label))
             values["prob_norm"].append(_softmax_at(normalised, question.label))
+            answer_tokens = sum(1 for index in range(len(sequence.targets))
+                                if sequence.segment_of_target(index) == question.label + 1)
+            values["answer_nll"].append(-loglikelihoods[question.label] / max(1, answer_tokens))
+            decided_by = normalised if self.primary_metric == "acc_norm" else loglikelihoods
+            values["choice_nll"].append(-_log_softmax_at(decided_by, question.label))
             if with_kl:
                 kl = float(score.kl.mean()) if len(score.kl) else 0.0
                 values["kl"].append(kl)
@@ -180,6 +192,11 @@ class MultipleChoiceTask(ScoringTask):
 def _softmax_at(values: list[float], index: int) -> float:
     top = max(values)
     return math.exp(values[index] - top) / sum(math.exp(value - top) for value in values)
+
+
+def _log_softmax_at(values: list[float], index: int) -> float:
+    top = max(values)
+    return values[index] - top - math.log(sum(math.exp(value - top) for value in values))
 
 
 def _categorical_kl(full: list[float], schedule: list[float]) -> float:

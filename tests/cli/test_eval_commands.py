@@ -17,7 +17,7 @@ def test_report_has_the_documented_shape(tiny_llama):
     assert report["task"] == "capitals" and report["measured_speedup"] == 1.7
     for variant in ("full", "schedule"):
         assert set(report[variant]) == {"search", "heldout"}
-        assert set(report[variant]["heldout"]) == {"acc", "acc_norm", "prob", "prob_norm"}
+        assert set(report[variant]["heldout"]) == {"acc", "acc_norm", "prob", "prob_norm", "answer_nll", "choice_nll"}
     assert report["ideal_speedup"] == pytest.approx(evaluator.cost_model.ideal_speedup(schedule))
     assert report["cost"]["flops_per_token"] < report["full_cost"]["flops_per_token"]
     json.dumps(report)
@@ -40,5 +40,6 @@ def test_eval_json_on_smollm(tmp_path, capsys, smollm):
               "--no-measure", "--json"])
     assert exit_info.value.code == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report["schedule"]["heldout"]) == {"acc", "acc_norm", "prob", "prob_norm"} and report["ideal_speedup"] > 1.0
+    assert set(report["schedule"]["heldout"]) == {"acc", "acc_norm", "prob", "prob_norm", "answer_nll", "choice_nll"}
+    assert report["ideal_speedup"] > 1.0
     assert report["measured_speedup"] is None

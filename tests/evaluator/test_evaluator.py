@@ -18,7 +18,8 @@ def test_evaluate_reports_quality_cost_and_identity(tiny_llama):
     evaluator = make(tiny_llama)
     schedule = Schedule.from_layers([0, 1, 5], model=tiny_llama)
     result = evaluator.evaluate(schedule, "heldout")
-    assert set(result.quality) == {"acc", "acc_norm", "prob", "prob_norm"} and result.split == "heldout" and result.task == "capitals"
+    assert set(result.quality) == {"acc", "acc_norm", "prob", "prob_norm", "answer_nll", "choice_nll"}
+    assert result.split == "heldout" and result.task == "capitals"
     assert result.ideal_speedup == pytest.approx(CostModel.from_model(tiny_llama).ideal_speedup(schedule))
     assert result.ideal_speedup > 1.5 and result.seconds > 0
     assert isinstance(evaluator.cost_model, CostModel)

@@ -74,7 +74,8 @@ def test_moe_layers_on_the_fast_path_match_the_plain_path(family):
         torch.testing.assert_close(a.target_logprobs, b.target_logprobs, atol=2e-5, rtol=0)
     fast_quality, plain_quality = fast.evaluate(schedule).quality, plain.evaluate(schedule).quality
     assert fast_quality["acc"] == plain_quality["acc"] and fast_quality["acc_norm"] == plain_quality["acc_norm"]
-    assert fast_quality == pytest.approx(plain_quality, abs=1e-6)
+    # The log losses (answer_nll, choice_nll) are per-token log-probabilities, so as close as those are.
+    assert fast_quality == pytest.approx(plain_quality, abs=2e-5)
 
 
 @pytest.mark.integration

@@ -40,7 +40,8 @@ def test_dense_without_a_dense_counterpart_is_the_primary_metric(tmp_path):
 
 
 def test_an_unknown_search_metric_names_the_known_ones():
-    with pytest.raises(ColasearchError, match="it reports: acc, acc_norm, choice_kl, kl, prob, prob_kl, prob_norm, text_kl"):
+    known = "acc, acc_norm, answer_nll, choice_kl, choice_nll, kl, prob, prob_kl, prob_norm, text_kl"
+    with pytest.raises(ColasearchError, match=f"it reports: {known}"):
         resolve_search_metric(load_task("builtin:capitals"), "vibes")
 
 

@@ -54,16 +54,37 @@ def choice_logprobs(sequence, item, right: float, wrong: float = -1.0) -> torch.
     return torch.tensor([right if segment == label else wrong for segment in sequence.target_segments])
 
 
+def scored_metrics(task, item, sequence, right: float, wrong: float) -> dict[str, float]:
+    """The task's metrics when the right choice's tokens score ``right`` and every other token ``wrong``."""
+    logprobs = choice_logprobs(sequence, item, right, wrong)
+    return task.metrics([item], [sequence], [SequenceScores(logprobs, torch.zeros_like(logprobs, dtype=torch.long))])
+
+
 def test_prob_is_smooth_where_acc_is_a_step():
     task, item, sequence = first_capitals_item()
 
     def metrics(right, wrong):
-        logprobs = choice_logprobs(sequence, item, right, wrong)
-        return task.metrics([item], [sequence], [SequenceScores(logprobs, torch.zeros_like(logprobs, dtype=torch.long))])
+        return scored_metrics(task, item, sequence, right, wrong)
 
     slightly_wrong, very_wrong = metrics(-1.0, -0.99), metrics(-3.0, -0.5)
     assert slightly_wrong["acc"] == very_wrong["acc"] == 0.0
     assert slightly_wrong["prob"] > very_wrong["prob"] and slightly_wrong["prob_norm"] > very_wrong["prob_norm"]
+
+
+def test_answer_and_choice_nll_are_log_losses_of_the_right_choice():
+    task, item, sequence = first_capitals_item()
+
+    def metrics(right, wrong):
+        return scored_metrics(task, item, sequence, right, wrong)
+
+    # The answer's loss per token is the per-token log-probability the right choice's tokens score.
+    assert metrics(-0.3, -1.0)["answer_nll"] == pytest.approx(0.3)
+    # choice_nll is -log prob, and it keeps growing with the margin of a mistake where prob saturates near 0.
+    scored = metrics(-0.3, -1.0)
+    assert scored["choice_nll"] == pytest.approx(-math.log(scored["prob"]))
+    confident, very_confident = metrics(-3.0, -0.5), metrics(-6.0, -0.5)
+    assert very_confident["choice_nll"] - confident["choice_nll"] > 1.0
+    assert confident["prob"] - very_confident["prob"] < 0.01
 
 
 def test_choice_kl_compares_the_decision_over_choices_with_the_full_models():
