@@ -146,6 +146,7 @@ def main() -> None:
     lines = ["| task | target | schedule | held-out | search | ideal speedup | compute (evals) | candidates | wall s |",
              "|---|---|---|---|---|---|---|---|---|"]
     verdicts = []
+    every_metric = []
 
     def emit(line: str) -> None:
         lines.append(line)
@@ -201,6 +202,9 @@ def main() -> None:
                         schedule=outcome.best.key if found else None, chain=outcome.best.chain if found else None,
                         heldout=result.quality[metric] if found else None,
                         per_item=result.extra["per_item"][item_metric] if found else None,
+                        # Every metric's held-out mean, so a search on another metric can be checked on its own
+                        # terms too: did it carry over to unseen items, and did it carry the primary metric?
+                        heldout_metrics=result.quality if found else None,
                         search=outcome.best_result.quality[metric] if found else None,
                         speedup=outcome.best_result.ideal_speedup if found else None,
                         highest=_highest(outcome, evaluator, metric, item_metric) if args.score_highest else None)
@@ -209,6 +213,9 @@ def main() -> None:
                          f"{cell['candidates']} | {cell['seconds']:.0f} |")
                     continue
                 heldout[name] = (cell["heldout"], cell["per_item"])
+                if cell.get("heldout_metrics"):
+                    every_metric.append(f"| {task_name} | {target:g}x | {name} | " + ", ".join(
+                        f"{key} {value:.4f}" for key, value in sorted(cell["heldout_metrics"].items())) + " |")
                 search_quality[name] = cell["search"]
                 emit(f"| {task_name} | {target:g}x | {name} | {cell['heldout']:.4f} | {cell['search']:.4f} | "
                      f"{cell['speedup']:.3f}x | {cell['compute']:.1f} | {cell['candidates']} | {cell['seconds']:.0f} |")
@@ -243,6 +250,9 @@ def main() -> None:
     print("\n| task | target | searcher | best baseline | held-out | paired difference ± SE (bootstrap) | "
           "difference / SE | share of full model |\n|---|---|---|---|---|---|---|---|")
     print("\n".join(verdicts))
+    if every_metric:
+        print("\n| task | target | schedule | every held-out metric |\n|---|---|---|---|")
+        print("\n".join(every_metric))
 
 
 if __name__ == "__main__":
