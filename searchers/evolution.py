@@ -81,12 +81,14 @@ class EvolutionSearcher(BaseSearcher):
     def _starting_points(self) -> list[frozenset[Unit]]:
         starts = [frozenset(skipped_units(schedule, self.space)) for schedule in self.init_schedules]
         if not starts:
-            starts.append(self._greedy())
             if self.space.sub_blocks and self.prior is not None:
                 # Importance alone is blind to cost: among sub-blocks it drops many cheap attention blocks
-                # first. Whole-layer pruning (ShortGPT's own answer) is the other one-shot start; the
-                # better of the two on the search items becomes the parent.
+                # first. Whole-layer pruning (ShortGPT's own answer) is the other one-shot start, and it goes
+                # first: the run loop's final choice keeps the first proposal unless a candidate clearly beats
+                # it, so that is the baseline a user would otherwise run, not the weaker sub-block answer.
+                # The better of the two on the search items becomes the parent.
                 starts.append(self._greedy_by_layer())
+            starts.append(self._greedy())
         return list(dict.fromkeys(starts))
 
     def _greedy(self) -> frozenset[Unit]:

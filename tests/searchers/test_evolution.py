@@ -46,14 +46,15 @@ def test_every_starting_point_is_handed_out_even_one_per_ask(planted):
     assert [schedule.key for schedule in asked] == [schedule.key for schedule in starts]
 
 
-def test_with_sub_blocks_whole_layer_pruning_is_a_second_start(planted_sub_blocks):
+def test_with_sub_blocks_whole_layer_pruning_is_the_first_start(planted_sub_blocks):
     space, evaluator, objective = planted_sub_blocks
     searcher = make_searcher("evolution", space, objective, seed=0)
     # Attention blocks look unimportant one by one, so importance alone drops attention everywhere.
     searcher.prior = Prior({(layer, run): (0.1 if run == "attn" else 1.0 + layer) for layer, run in space.units})
-    first, second = searcher.ask(2)
-    assert all(entry.run == "mlp" for entry in first.layers if entry.run != "all")
-    whole_layers = [entry for entry in second.layers if entry.run == "all"]
-    assert len(whole_layers) >= len(second.layers) - 1  # at most the last unit taken is half a layer
-    assert len({entry.layer for entry in second.layers}) < space.num_layers
-    assert space.meets_target(first) and space.meets_target(second)
+    whole_layer, by_sub_block = searcher.ask(2)
+    # Whole-layer pruning first: the final choice keeps the first proposal unless a candidate clearly beats it.
+    whole_layers = [entry for entry in whole_layer.layers if entry.run == "all"]
+    assert len(whole_layers) >= len(whole_layer.layers) - 1  # at most the last unit taken is half a layer
+    assert len({entry.layer for entry in whole_layer.layers}) < space.num_layers
+    assert all(entry.run == "mlp" for entry in by_sub_block.layers if entry.run != "all")
+    assert space.meets_target(whole_layer) and space.meets_target(by_sub_block)
