@@ -106,6 +106,26 @@ class SearchSpace(BaseModel):
             skipped.append(unit)
         return skipped
 
+    def one_shot_starts(self, prior) -> list[frozenset[Unit]]:
+        """One-shot pruning answers to start a search from, the baseline a user would otherwise run first.
+
+        The run loop's final choice keeps the first proposal unless a candidate clearly beats it, so the
+        first start must be ShortGPT's own answer: whole layers, least important first. In a sub-block
+        space the per-unit order is a second start: importance alone is blind to cost and drops many
+        cheap attention blocks first, which sometimes pays and often does not. Without a prior, the
+        costliest units first.
+        """
+        if prior is None:
+            costliest_first = sorted(self.units, key=lambda unit: (-self.unit_cost(unit), unit))
+            return [frozenset(self.skips_until_target(costliest_first))]
+        starts = []
+        if self.sub_blocks:
+            layers = sorted({layer for layer, _ in self.units}, key=lambda layer: (prior.of((layer, "all")), layer))
+            starts.append(frozenset(self.skips_until_target(
+                (layer, run) for layer in layers for run in ("attn", "mlp") if (layer, run) in self.units)))
+        starts.append(frozenset(self.skips_until_target(prior.order)))
+        return list(dict.fromkeys(starts))
+
     def schedule_skipping(self, skipped: Iterable[Unit], repeated: Iterable[int] = ()) -> Schedule | None:
         chain = self.chain_skipping(skipped, repeated)
         return self.schedule(chain) if chain else None

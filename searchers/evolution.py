@@ -80,29 +80,7 @@ class EvolutionSearcher(BaseSearcher):
 
     def _starting_points(self) -> list[frozenset[Unit]]:
         starts = [frozenset(skipped_units(schedule, self.space)) for schedule in self.init_schedules]
-        if not starts:
-            if self.space.sub_blocks and self.prior is not None:
-                # Importance alone is blind to cost: among sub-blocks it drops many cheap attention blocks
-                # first. Whole-layer pruning (ShortGPT's own answer) is the other one-shot start, and it goes
-                # first: the run loop's final choice keeps the first proposal unless a candidate clearly beats
-                # it, so that is the baseline a user would otherwise run, not the weaker sub-block answer.
-                # The better of the two on the search items becomes the parent.
-                starts.append(self._greedy_by_layer())
-            starts.append(self._greedy())
-        return list(dict.fromkeys(starts))
-
-    def _greedy(self) -> frozenset[Unit]:
-        """One-shot pruning: least important units first until the target is met (cost order without a prior)."""
-        order = self.prior.order if self.prior is not None else \
-            sorted(self.space.units, key=lambda unit: (-self.space.unit_cost(unit), unit))
-        return frozenset(self.space.skips_until_target(order))
-
-    def _greedy_by_layer(self) -> frozenset[Unit]:
-        """One-shot pruning of whole layers (a layer's importance is its sub-blocks' together), in sub-block units."""
-        layers = sorted({layer for layer, _ in self.space.units},
-                        key=lambda layer: (self.prior.of((layer, "all")), layer))
-        order = [(layer, run) for layer in layers for run in ("attn", "mlp")]
-        return frozenset(self.space.skips_until_target(order))
+        return list(dict.fromkeys(starts)) if starts else self.space.one_shot_starts(self.prior)
 
     def _propose(self, skipped: frozenset[Unit], proposals: list[Schedule]) -> None:
         schedule = self.space.schedule_skipping(skipped)

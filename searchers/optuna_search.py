@@ -92,9 +92,11 @@ class OptunaSearcher(BaseSearcher):
             self._enqueue(skipped_units(schedule, self.space), repeated_layers(schedule))
         prior = getattr(self, "prior", None)
         if prior is not None:
-            greedy = _greedy_skips(self.space, prior)
-            self._enqueue(greedy)
-            for skipped in _swap_neighbours(self.space, prior, greedy)[: max(self.startup_trials - 1, 0)]:
+            starts = self.space.one_shot_starts(prior)
+            for skipped in starts:
+                self._enqueue(skipped)
+            neighbours = _swap_neighbours(self.space, prior, sorted(starts[0]))
+            for skipped in neighbours[: max(self.startup_trials - len(starts), 0)]:
                 self._enqueue(skipped)
             return
         starter = RandomSearcher(self.space, self.objective, seed=self.seed)
@@ -174,11 +176,6 @@ def _kept_units(schedule: Schedule, space) -> set:
         else:
             kept.add((entry.layer, "all"))
     return kept
-
-
-def _greedy_skips(space, prior) -> list:
-    """Units skipped least important first until the target is met (ShortGPT's one-shot pruning)."""
-    return space.skips_until_target(sorted(space.units, key=lambda unit: (prior.of(unit), unit)))
 
 
 def _swap_neighbours(space, prior, skipped: list) -> list[list]:

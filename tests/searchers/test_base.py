@@ -64,3 +64,23 @@ def test_units_and_chains(tiny8):
     assert space.speedup(chain) > 1.0
     full = space.full_chain()
     assert full == tuple(LayerEntry(layer=layer) for layer in range(8)) and space.speedup(full) == pytest.approx(1.0)
+
+
+def test_one_shot_starts_put_whole_layer_pruning_first(tiny8):
+    from colasearch.priors import Prior
+
+    # Attention blocks look unimportant one by one; whole layers rank by their two sub-blocks together.
+    space = SearchSpace.for_model(tiny8, target_speedup=1.25, sub_blocks=True)
+    prior = Prior({(layer, run): (0.1 if run == "attn" else 1.0 + layer) for layer, run in space.units})
+    whole_layers, by_unit = space.one_shot_starts(prior)
+    assert whole_layers == frozenset(space.skips_until_target(
+        [(layer, run) for layer in sorted({layer for layer, _ in space.units}) for run in ("attn", "mlp")]))
+    assert by_unit == frozenset(space.skips_until_target(prior.order))
+    assert {run for _, run in by_unit} == {"attn"}
+    # In a whole-layer space the two answers are one.
+    layer_space = SearchSpace.for_model(tiny8, target_speedup=1.25)
+    layer_prior = Prior({unit: float(unit[0]) for unit in layer_space.units})
+    assert layer_space.one_shot_starts(layer_prior) == [frozenset(layer_space.skips_until_target(layer_prior.order))]
+    # Without a prior: the costliest units first, one start.
+    assert len(space.one_shot_starts(None)) == 1 and space.meets_target(space.schedule_skipping(
+        space.one_shot_starts(None)[0]))

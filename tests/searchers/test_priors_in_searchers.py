@@ -6,7 +6,7 @@ import pytest
 from colasearch.priors import Prior
 from colasearch.searchers.base import SearchSpace
 from colasearch.searchers.mcts import MCTSSearcher
-from colasearch.searchers.optuna_search import OptunaSearcher, _greedy_skips
+from colasearch.searchers.optuna_search import OptunaSearcher
 from colasearch.searchers.rl import RLSearcher
 from colasearch.searchers.warm_start import skipped_units
 
@@ -86,7 +86,7 @@ def test_optuna_starts_from_the_greedy_schedule_and_its_one_swap_neighbours(plan
     searcher = OptunaSearcher(space, objective, seed=0, startup_trials=5)
     searcher.prior = _planted_prior(evaluator, space)
     proposals = searcher.ask(5)
-    greedy = set(_greedy_skips(space, searcher.prior))
+    greedy = set(space.skips_until_target(searcher.prior.order))
     assert _skipped(proposals[0], space) == greedy
     for schedule in proposals[1:]:
         skipped = _skipped(schedule, space)
@@ -95,6 +95,16 @@ def test_optuna_starts_from_the_greedy_schedule_and_its_one_swap_neighbours(plan
     # The likeliest swaps come first: the smallest loss of prior importance.
     losses = [sum(evaluator.weights[u] for u in _skipped(s, space)) for s in proposals[1:]]
     assert losses == sorted(losses)
+
+
+def test_optuna_with_sub_blocks_starts_from_whole_layer_pruning(planted_sub_blocks):
+    space, evaluator, objective = planted_sub_blocks
+    searcher = OptunaSearcher(space, objective, seed=0, startup_trials=4)
+    searcher.prior = _planted_prior(evaluator, space)
+    starts = space.one_shot_starts(searcher.prior)
+    assert len(starts) == 2  # the planted weights make whole-layer and per-unit pruning disagree
+    proposals = searcher.ask(len(starts))
+    assert [_skipped(schedule, space) for schedule in proposals] == [set(start) for start in starts]
 
 
 def test_optuna_proposes_warm_starts_first(planted):
@@ -114,7 +124,7 @@ def test_rl_starts_from_the_prior(planted):
     first = searcher.ask(1)[0]
     by_logit = [searcher.units[i] for i in sorted(range(len(searcher.units)), key=lambda i: -float(searcher.logits[i]))]
     assert by_logit == searcher.prior.order  # least important -> highest skip logit
-    assert _skipped(first, space) == set(_greedy_skips(space, searcher.prior))
+    assert _skipped(first, space) == set(space.skips_until_target(searcher.prior.order))
 
 
 def test_rl_proposes_warm_starts_first_and_leans_towards_them(planted):
