@@ -67,16 +67,19 @@ def _score(similarity: float, kind: str) -> float:
 
 @torch.no_grad()
 def unit_scores(model, input_ids, attention_mask, kind: str = "block_influence", sub_blocks: bool = False) -> dict:
-    """Score of each unit (layer, run) measured once on the full model (one forward pass)."""
+    """Score of each unit (layer, run) measured once on the full model (one forward pass).
+
+    Whole layers (``(layer, "all")``) are always scored; with ``sub_blocks`` their attention and MLP blocks
+    too, from the same pass. A layer's own score is not its blocks' together: ShortGPT's whole-layer order
+    needs the former."""
     if kind not in ("block_influence", "angular"):
         raise ValueError(f"unit_scores measures block_influence or angular, not {kind!r}")
     scores = {}
     for layer, (before, middle, after) in enumerate(unit_states(model, input_ids, attention_mask)):
+        scores[(layer, "all")] = _score(_similarity(before, after, attention_mask), kind)
         if sub_blocks:
             scores[(layer, "attn")] = _score(_similarity(before, middle, attention_mask), kind)
             scores[(layer, "mlp")] = _score(_similarity(middle, after, attention_mask), kind)
-        else:
-            scores[(layer, "all")] = _score(_similarity(before, after, attention_mask), kind)
     return scores
 
 

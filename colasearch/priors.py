@@ -31,6 +31,9 @@ class Prior:
     #: Item-forwards spent on it (one per calibration sequence), counted against the run's budget.
     cost: int = 0
     source: str = "block_influence"
+    #: In a sub-block space, each whole layer's own importance from the same pass: whole-layer pruning by
+    #: it is exactly ShortGPT's answer, which the sum of a layer's two blocks is not.
+    layers: dict[int, float] | None = None
 
     @property
     def order(self) -> list[Unit]:
@@ -43,17 +46,23 @@ class Prior:
             return self.importance[unit]
         layer, run = unit
         if run == "all":
+            if self.layers is not None and layer in self.layers:
+                return self.layers[layer]
             return sum(self.importance.get((layer, part), 0.0) for part in ("attn", "mlp"))
         return self.importance.get((layer, "all"), 0.0) / 2
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "cost": self.cost,
+        data = {"source": self.source, "cost": self.cost,
                 "importance": [[layer, run, value] for (layer, run), value in sorted(self.importance.items())]}
+        if self.layers is not None:
+            data["layers"] = [[layer, value] for layer, value in sorted(self.layers.items())]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Prior:
         importance = {(int(layer), str(run)): float(value) for layer, run, value in data["importance"]}
-        return cls(importance, int(data.get("cost", 0)), str(data.get("source", "block_influence")))
+        layers = {int(layer): float(value) for layer, value in data["layers"]} if "layers" in data else None
+        return cls(importance, int(data.get("cost", 0)), str(data.get("source", "block_influence")), layers)
 
 
 def compute_prior(evaluator, space, calibration_items: int = DEFAULT_CALIBRATION_ITEMS) -> Prior | None:
@@ -73,4 +82,5 @@ def compute_prior(evaluator, space, calibration_items: int = DEFAULT_CALIBRATION
         return None
     scores = unit_scores(evaluator.model, input_ids, attention_mask, "block_influence", space.sub_blocks)
     importance = {unit: float(scores[unit]) for unit in space.units}
-    return Prior(importance, cost=int(input_ids.shape[0]))
+    layers = {layer: float(scores[(layer, "all")]) for layer, _ in space.units} if space.sub_blocks else None
+    return Prior(importance, cost=int(input_ids.shape[0]), layers=layers)

@@ -77,6 +77,11 @@ def test_one_shot_starts_put_whole_layer_pruning_first(tiny8):
         [(layer, run) for layer in sorted({layer for layer, _ in space.units}) for run in ("attn", "mlp")]))
     assert by_unit == frozenset(space.skips_until_target(prior.order))
     assert {run for _, run in by_unit} == {"attn"}
+    # A layer's own importance, where the prior has it, ranks whole layers; its blocks' sum does not.
+    own = Prior(prior.importance, layers={layer: -float(layer) for layer, _ in space.units})
+    last_first = sorted({layer for layer, _ in space.units}, reverse=True)
+    assert space.one_shot_starts(own)[0] == frozenset(space.skips_until_target(
+        [(layer, run) for layer in last_first for run in ("attn", "mlp")]))
     # In a whole-layer space the two answers are one.
     layer_space = SearchSpace.for_model(tiny8, target_speedup=1.25)
     layer_prior = Prior({unit: float(unit[0]) for unit in layer_space.units})

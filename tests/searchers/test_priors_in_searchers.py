@@ -157,3 +157,17 @@ def test_the_search_starts_from_exactly_the_schedule_the_greedy_baseline_returns
     search = make_searcher("evolution", space, objective)
     search.prior = compute_prior(evaluator, space)
     assert search.ask(1)[0].key == baseline.schedule().key
+
+    # In a sub-block space too: the first start drops the baseline's layers, by each layer's own importance (not
+    # its two blocks' together); at most the last layer keeps its MLP, where half a layer already meets the target.
+    sub_blocks = SearchSpace.for_model(tiny8, target_speedup=1.3, sub_blocks=True)
+    search = make_searcher("evolution", sub_blocks, objective)
+    search.prior = compute_prior(evaluator, sub_blocks)
+    first = search.ask(1)[0]
+    dropped = set(range(8)) - {entry.layer for entry in baseline.schedule().layers}
+    halved = {entry.layer for entry in first.layers if entry.run != "all"}
+    assert {entry.layer for entry in first.layers if entry.run == "all"} == set(range(8)) - dropped - halved
+    assert len([entry for entry in first.layers if entry.run != "all"]) <= 1
+    assert {entry.layer for entry in first.layers if entry.run != "all"} <= dropped
+    # The whole-layer importances travel with the prior, so a resumed run starts from the same schedule.
+    assert Prior.from_dict(search.prior.to_dict()) == search.prior and search.prior.layers is not None
