@@ -190,8 +190,7 @@ class MultipleChoiceTask(ScoringTask):
 
 
 def _softmax_at(values: list[float], index: int) -> float:
-    top = max(values)
-    return math.exp(values[index] - top) / sum(math.exp(value - top) for value in values)
+    return math.exp(_log_softmax_at(values, index))
 
 
 def _log_softmax_at(values: list[float], index: int) -> float:
