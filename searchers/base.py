@@ -109,11 +109,11 @@ class SearchSpace(BaseModel):
     def one_shot_starts(self, prior) -> list[frozenset[Unit]]:
         """One-shot pruning answers to start a search from, the baseline a user would otherwise run first.
 
-        The run loop's final choice keeps the first proposal unless a candidate clearly beats it, so the
-        first start must be ShortGPT's own answer: whole layers, least important first. In a sub-block
-        space the per-unit order is a second start: importance alone is blind to cost and drops many
-        cheap attention blocks first, which sometimes pays and often does not. Without a prior, the
-        costliest units first.
+        The run loop evaluates the first start before any proposal (``BaseSearcher.start_schedule``), and its
+        final choice keeps it unless a candidate clearly beats it, so the first start must be ShortGPT's own
+        answer: whole layers, least important first. In a sub-block space the per-unit order is a second
+        start: importance alone is blind to cost and drops many cheap attention blocks first, which
+        sometimes pays and often does not. Without a prior, the costliest units first.
         """
         if prior is None:
             costliest_first = sorted(self.units, key=lambda unit: (-self.unit_cost(unit), unit))
@@ -276,6 +276,22 @@ class BaseSearcher(ABC):
     def finished(self) -> bool:
         """True when the searcher has nothing more to propose."""
         return False
+
+    def start_schedule(self) -> Schedule | None:
+        """The schedule the run loop evaluates first, before any proposal: the reference the races and the
+        final choice compare with (set :attr:`prior` and :attr:`init_schedules` first).
+
+        It is the user's ``--init`` schedule, else ShortGPT's one-shot answer from the prior, so that a
+        search returns something else only when it clearly beats what the user would otherwise run, whatever
+        the searcher proposes first. Without either there is no answer to protect (``None``): the
+        searcher's first proposal is the reference.
+        """
+        if self.init_schedules:
+            return self.init_schedules[0]
+        if self.prior is None:
+            return None
+        starts = self.space.one_shot_starts(self.prior)
+        return self.space.schedule_skipping(starts[0]) if starts else None
 
     # -- helpers shared by searchers ------------------------------------------------------------
 

@@ -260,6 +260,11 @@ class FrontierSearcher(BaseSearcher):
 
             self.current = min(moves, key=loss_per_saving)
 
+    def start_schedule(self) -> Schedule | None:
+        # Expert thresholds keep every layer and their cost is measured, not projected: a layer-pruning
+        # start is not a point of this search's space.
+        return None if self.experts else super().start_schedule()
+
     def ask(self, n: int = 1) -> list[Schedule]:
         if self.experts:
             if self._walk is None:

@@ -237,7 +237,7 @@ def run(
         Console().print(table)
     highest = getattr(outcome, "highest", None)
     if highest is not None:
-        console.print(f"chose {found.schedule.chain}, the surest lead over the search's first proposal, not the "
+        console.print(f"chose {found.schedule.chain}, the surest lead over the run's start, not the "
                       f"highest search value ({highest.chain}): its lead was within "
                       f"{getattr(outcome, 'choice_z', None) or 1.0:.1f} paired standard errors, a lead the luckiest of "
                       "that many candidates reaches by chance")

@@ -8,9 +8,11 @@ Every searcher gets the same mechanisms here, not in its own code:
   (for a tree search, that is a rollout completing its partial chain);
 - **multi-fidelity racing** (``colasearch.search.racing``): a candidate runs on nested item subsets and
   stops once it is clearly worse than the incumbent, item by item;
+- a **protected start** (``BaseSearcher.start_schedule``): ``--init`` or ShortGPT's one-shot answer is
+  evaluated first, on the full split, whatever the searcher proposes first; it is the first incumbent;
 - a **confident final choice**: among full-split results, the one whose paired lower bound over the
-  first full-split result (the searcher's first proposal) is highest, so a schedule that is only
-  luckier on the search items does not replace the start.
+  first full-split result (the protected start, else the searcher's first proposal) is highest, so a
+  schedule that is only luckier on the search items does not replace the start.
 
 The budget is counted in item-evaluations: ``budget`` full-split evaluations' worth. A (schedule, item
 count) pair is never evaluated twice: repeats are answered from the cache for free. On resume, the
@@ -48,6 +50,7 @@ class SearchOutcome:
     items_per_evaluation: int = 1
     stopped: set[str] = field(default_factory=set)  # schedules a race stopped before the full split
     prior_items: int = 0       # item-forwards of the prior and the searcher's own preparation
+    start: Schedule | None = None    # the protected start, evaluated before any proposal (None: there was none)
     highest: Schedule | None = None  # the highest full-split value, where the confident choice differs
     choice_z: float | None = None    # the lead, in paired standard errors, the final choice asked for
 
@@ -98,7 +101,7 @@ class _Progress:
 class _Race:
     """One proposal on its way through the fidelity levels."""
 
-    asked: Schedule                 # what the searcher proposed: it is told under this
+    asked: Schedule | None          # what the searcher proposed: it is told under this (None: the loop's start)
     schedule: Schedule              # what is evaluated and recorded (projected onto the target)
     incumbent: EvalResult | None    # the best full-split result when it was proposed (fixed, for determinism)
     level: int
@@ -216,7 +219,8 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
                 outcome.best, outcome.best_result, outcome.best_value = race.schedule, result, value
                 if objective.feasible(result):
                     incumbent = result
-        searcher.tell(race.asked, told)
+        if race.asked is not None:
+            searcher.tell(race.asked, told)
         bar.update(outcome.full_equivalents, len(outcome.records), outcome.best_value)
 
     try:
@@ -225,6 +229,11 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         outcome.prior_items += preparation
         spend(preparation)
         idle = free_tells = 0
+        start = None if searcher.is_baseline else searcher.start_schedule()
+        if start is not None:
+            outcome.start = _projected(space, start, prior) if project else start
+            outstanding.append(_Race(None, outcome.start, None, len(raced_levels) - 1))
+            request(outstanding[-1])
         # The first proposal always runs, so a baseline whose preparation ate the budget is still scored.
         while outcome.items_spent < item_budget or outstanding or not outcome.records:
             committed = sum(level_items(race.level) or 1 for race in outstanding if not race.done)
@@ -234,7 +243,9 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
             asked = searcher.ask(room) if room > 0 and not searcher.finished else []
             for schedule in asked:
                 target = _projected(space, schedule, prior) if project and not searcher.is_baseline else schedule
-                race = _Race(schedule, target, incumbent, 0 if incumbent is not None else len(raced_levels) - 1)
+                # A schedule already scored on the full split (the start, proposed again) is not raced anew.
+                known = incumbent is None or (target.key, level_items(len(raced_levels) - 1)) in cache
+                race = _Race(schedule, target, incumbent, len(raced_levels) - 1 if known else 0)
                 outstanding.append(race)
                 request(race)
             if outstanding and outstanding[0].done:

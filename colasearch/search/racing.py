@@ -95,9 +95,9 @@ def confident_choice(results: list, anchor: EvalResult, metric: str, sign: float
 
     Why: the highest of many values measured on the same items is mostly the luckiest one (the winner's
     curse), and its lead shrinks or vanishes on unseen items. Asking for a lead of ``z`` standard errors
-    over the search's first proposal (the one-shot answer or ``--init`` for evolution and Optuna, the
-    prior's first rollout for MCTS) keeps a pick that is only luckier, and still takes one that is clearly better. Ties keep
-    the earliest entry, so an equal candidate never displaces the start.
+    over the run's start (``--init`` or the one-shot answer, which the run loop evaluates first) keeps a pick
+    that is only luckier, and still takes one that is clearly better. Ties keep the earliest entry, so an
+    equal candidate never displaces the start.
     """
     def bound(result: EvalResult) -> float:
         if result is anchor:

@@ -38,11 +38,30 @@ def test_a_clearly_worse_candidate_stops_on_a_subset_and_is_counted_once(tiny8):
     space, evaluator, objective = _setup(tiny8)
     good, bad = [(1, "all")], [(3, "all")]
     searcher = ScriptedSearcher(space, objective, [good, bad, bad], seed=0)
+    searcher.init_schedules = (space.schedule_skipping(good),)
     outcome = run_search(searcher, InProcessExecutor(evaluator), objective, budget=10, evaluator=evaluator,
                          project=False)
-    # The first proposal runs on the full split; the bad one stops on the first level, the repeat is free.
+    # The start (``--init``, proposed again first) runs on the full split once; the bad one stops on the
+    # first level, the repeat is free.
     assert [items for items in (result.extra["items"] for _, result in outcome.records)] == [32, 4]
     assert outcome.stopped_early == 1 and outcome.computed == 2
     assert [estimated for _, estimated in searcher.told] == [False, True, True]
     # Compute is counted in items: the prior's calibration pass, one full split and one first level.
     assert outcome.items_spent == outcome.prior_items + 32 + 4 and outcome.best.key == outcome.records[0][0].key
+
+
+def test_the_loop_evaluates_the_one_shot_start_first_whatever_the_searcher_proposes(tiny8):
+    space, evaluator, objective = _setup(tiny8)
+    space = space.model_copy(update={"target_speedup": 1.1})
+    bad = [(3, "all")]
+    searcher = ScriptedSearcher(space, objective, [bad], seed=0)
+    outcome = run_search(searcher, InProcessExecutor(evaluator), objective, budget=10, evaluator=evaluator,
+                         project=False)
+    start = space.schedule_skipping(space.one_shot_starts(searcher.prior)[0])
+    assert bad[0] not in space.one_shot_starts(searcher.prior)[0]
+    # The start is scored on the full split before the searcher's proposal, and it is not told to the
+    # searcher (it did not ask for it): the proposal races against it and stops on a subset.
+    assert outcome.start.key == start.key == outcome.records[0][0].key
+    assert outcome.records[0][1].extra["items"] == 32 and outcome.records[1][1].extra["items"] == 4
+    assert searcher.told == [(space.schedule_skipping(bad).key, True)]
+    assert outcome.best.key == start.key

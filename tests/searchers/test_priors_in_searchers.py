@@ -171,3 +171,30 @@ def test_the_search_starts_from_exactly_the_schedule_the_greedy_baseline_returns
     assert {entry.layer for entry in first.layers if entry.run != "all"} <= dropped
     # The whole-layer importances travel with the prior, so a resumed run starts from the same schedule.
     assert Prior.from_dict(search.prior.to_dict()) == search.prior and search.prior.layers is not None
+
+
+@pytest.mark.parametrize("name", ["evolution", "optuna", "mcts", "rl", "frontier"])
+def test_every_searcher_is_scored_first_on_whole_layer_pruning_in_a_sub_block_space(tiny8, name):
+    """The run loop, not each searcher, evaluates the one-shot start first: in a sub-block space MCTS's first
+    rollout and RL's first sample follow the per-unit order, which the final choice must not protect."""
+    from colasearch.evaluator import Evaluator
+    from colasearch.objectives import make_objective
+    from colasearch.search import InProcessExecutor, run_search
+    from colasearch.searchers.base import make_searcher
+    from colasearch.tasks import load_task
+    from colasearch.tasks.char_tokenizer import CharTokenizer
+
+    evaluator = Evaluator(tiny8, CharTokenizer(), load_task("builtin:capitals"), search_size=16, heldout_size=4)
+    objective = make_objective("quality", metric="acc", target_speedup=1.3)
+    baseline = make_searcher("greedy", SearchSpace.for_model(tiny8, target_speedup=1.3), objective)
+    baseline.prepare(evaluator)
+    dropped = set(range(8)) - {entry.layer for entry in baseline.schedule().layers}
+    space = SearchSpace.for_model(tiny8, target_speedup=1.3, sub_blocks=True)
+    outcome = run_search(make_searcher(name, space, objective, seed=0, budget=3), InProcessExecutor(evaluator),
+                         objective, 3, evaluator=evaluator)
+    first = outcome.records[0][0]
+    assert first.key == outcome.start.key
+    assert not outcome.records[0][1].extra.get("estimated")  # scored on the full split: the reference
+    # The baseline's layers are gone, whole or (the last one, where half a layer meets the target) half.
+    assert {entry.layer for entry in first.layers} | dropped == set(range(8))
+    assert {entry.layer for entry in first.layers if entry.run != "all"} <= dropped
