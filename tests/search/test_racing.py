@@ -15,8 +15,34 @@ def test_the_difference_is_paired_on_the_candidates_items():
     incumbent = result([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0])
     candidate = result([1.0, 0.0, 0.0, 1.0])
     mean, error, count = paired_difference(candidate, incumbent, "acc", 1.0)
-    assert count == 4 and mean == pytest.approx(-0.25) and error == pytest.approx(0.25)
+    # The error counts one pseudo-disagreement each way: differences 0, 0, -1, 0 and +1, -1.
+    pseudo = [0.0, 0.0, -1.0, 0.0, 1.0, -1.0]
+    spread = sum((value + 1 / 6) ** 2 for value in pseudo) / 5
+    assert count == 4 and mean == pytest.approx(-0.25) and error == pytest.approx(math.sqrt(spread / 6))
     assert paired_difference(candidate, incumbent, "acc", -1.0)[0] == pytest.approx(0.25)
+
+
+def test_a_few_right_or_wrong_disagreements_are_not_a_sure_lead():
+    """3 items gained and none lost in 256: the plain normal approximation says 1.7 standard errors, an exact
+    sign test p = 0.125 (1.15); one pseudo-disagreement each way brings it near the latter."""
+    incumbent = result([0.0] * 256)
+    candidate = result([1.0] * 3 + [0.0] * 253)
+    mean, error, _ = paired_difference(candidate, incumbent, "acc", 1.0)
+    assert 1.2 < mean / error < 1.4
+    # Many disagreements: the correction fades (30 gained, 10 lost: 3.2 standard errors either way).
+    candidate = result([1.0] * 30 + [0.0] * 226)
+    incumbent = result([0.0] * 30 + [1.0] * 10 + [0.0] * 216)
+    mean, error, _ = paired_difference(candidate, incumbent, "acc", 1.0)
+    assert 3.1 < mean / error < 3.3
+
+
+def test_continuous_differences_keep_the_plain_standard_error():
+    incumbent = result([0.5, 0.25, 0.75, 0.5], metric="nll")
+    candidate = result([0.25, 0.25, 0.5, 0.25], metric="nll")
+    mean, error, _ = paired_difference(candidate, incumbent, "nll", -1.0)
+    differences = [0.25, 0.0, 0.25, 0.25]
+    plain = math.sqrt(sum((value - 0.1875) ** 2 for value in differences) / 3 / 4)
+    assert mean == pytest.approx(0.1875) and error == pytest.approx(plain)
 
 
 def test_only_a_clearly_worse_candidate_stops():
