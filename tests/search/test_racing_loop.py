@@ -65,3 +65,19 @@ def test_the_loop_evaluates_the_one_shot_start_first_whatever_the_searcher_propo
     assert outcome.records[0][1].extra["items"] == 32 and outcome.records[1][1].extra["items"] == 4
     assert searcher.told == [(space.schedule_skipping(bad).key, True)]
     assert outcome.best.key == start.key
+
+
+def test_the_start_is_protected_as_given_and_projected_only_where_it_misses_the_target(tiny8):
+    space, evaluator, objective = _setup(tiny8)
+    space = space.model_copy(update={"target_speedup": 1.1})
+    # Faster than needed (three layers skipped where one meets 1.1x): projection would restore two of them.
+    fast = space.schedule_skipping([(1, "all"), (2, "all"), (4, "all")])
+    searcher = ScriptedSearcher(space, objective, [[(5, "all")]], seed=0)
+    searcher.init_schedules = (fast,)
+    outcome = run_search(searcher, InProcessExecutor(evaluator), objective, budget=4, evaluator=evaluator)
+    assert outcome.start.key == fast.key == outcome.records[0][0].key
+    # Too slow (nothing skipped): moved onto the target, since a schedule off it cannot be chosen.
+    searcher = ScriptedSearcher(space, objective, [[(5, "all")]], seed=0)
+    searcher.init_schedules = (space.schedule(space.full_chain()),)
+    outcome = run_search(searcher, InProcessExecutor(evaluator), objective, budget=4, evaluator=evaluator)
+    assert space.meets_target(outcome.start) and len(outcome.start.layers) < 8

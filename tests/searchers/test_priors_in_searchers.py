@@ -190,10 +190,12 @@ def test_every_searcher_is_scored_first_on_whole_layer_pruning_in_a_sub_block_sp
     baseline.prepare(evaluator)
     dropped = set(range(8)) - {entry.layer for entry in baseline.schedule().layers}
     space = SearchSpace.for_model(tiny8, target_speedup=1.3, sub_blocks=True)
-    outcome = run_search(make_searcher(name, space, objective, seed=0, budget=3), InProcessExecutor(evaluator),
-                         objective, 3, evaluator=evaluator)
+    searcher = make_searcher(name, space, objective, seed=0, budget=3)
+    outcome = run_search(searcher, InProcessExecutor(evaluator), objective, 3, evaluator=evaluator)
     first = outcome.records[0][0]
     assert first.key == outcome.start.key
+    # Protected as one-shot pruning gives it: not projected, so not made slower by restoring units.
+    assert first.key == space.schedule_skipping(space.one_shot_starts(searcher.prior)[0]).key
     assert not outcome.records[0][1].extra.get("estimated")  # scored on the full split: the reference
     # The baseline's layers are gone, whole or (the last one, where half a layer meets the target) half.
     assert {entry.layer for entry in first.layers} | dropped == set(range(8))
