@@ -246,7 +246,10 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
                 room = 0
             asked = searcher.ask(room) if room > 0 and not searcher.finished else []
             for schedule in asked:
-                target = _projected(space, schedule, prior) if project and not searcher.is_baseline else schedule
+                # The start proposed again (evolution and Optuna begin from it) is taken as it is, like the
+                # start itself, so the searcher is told the start's own result for free.
+                as_given = searcher.is_baseline or (outcome.start is not None and schedule.key == outcome.start.key)
+                target = _projected(space, schedule, prior) if project and not as_given else schedule
                 # A schedule already scored on the full split (the start, proposed again) is not raced anew.
                 known = incumbent is None or (target.key, level_items(len(raced_levels) - 1)) in cache
                 race = _Race(schedule, target, incumbent, len(raced_levels) - 1 if known else 0)

@@ -71,11 +71,14 @@ def test_the_start_is_protected_as_given_and_projected_only_where_it_misses_the_
     space, evaluator, objective = _setup(tiny8)
     space = space.model_copy(update={"target_speedup": 1.1})
     # Faster than needed (three layers skipped where one meets 1.1x): projection would restore two of them.
-    fast = space.schedule_skipping([(1, "all"), (2, "all"), (4, "all")])
-    searcher = ScriptedSearcher(space, objective, [[(5, "all")]], seed=0)
+    fast_units = [(1, "all"), (2, "all"), (4, "all")]
+    fast = space.schedule_skipping(fast_units)
+    searcher = ScriptedSearcher(space, objective, [fast_units], seed=0)
     searcher.init_schedules = (fast,)
     outcome = run_search(searcher, InProcessExecutor(evaluator), objective, budget=4, evaluator=evaluator)
     assert outcome.start.key == fast.key == outcome.records[0][0].key
+    # Proposed again, the start is taken as it is too: the searcher is told its full-split result, for free.
+    assert searcher.told == [(fast.key, False)] and len(outcome.records) == 1 and outcome.computed == 1
     # Too slow (nothing skipped): moved onto the target, since a schedule off it cannot be chosen.
     searcher = ScriptedSearcher(space, objective, [[(5, "all")]], seed=0)
     searcher.init_schedules = (space.schedule(space.full_chain()),)
