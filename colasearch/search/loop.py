@@ -234,7 +234,7 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
             # The start is what the user would otherwise ship, so it is protected as it is: projected only
             # where it misses the target, never made slower by restoring units (in a sub-block space that
             # turned ShortGPT's answer on ARC-Easy at 1.25x into another schedule, one attention block more).
-            missing = project and start.experts is None and not space.meets_target(start)
+            missing = project and not space.meets_target(start)
             outcome.start = _projected(space, start, prior) if missing else start
             outstanding.append(_Race(None, outcome.start, None, len(raced_levels) - 1))
             request(outstanding[-1])

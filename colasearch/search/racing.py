@@ -60,10 +60,10 @@ def paired_difference(candidate: EvalResult, incumbent: EvalResult, metric: str,
     differences = [sign * (a - b) for a, b in zip(mine, theirs)]
     count = len(differences)
     mean = sum(differences) / count
-    return mean, _standard_error(differences, mean), count
+    return mean, _standard_error(differences), count
 
 
-def _standard_error(differences: list[float], mean: float) -> float:
+def _standard_error(differences: list[float]) -> float:
     """The standard error of the mean difference; for right/wrong items, with one pseudo-item each way.
 
     Where both schedules score each item 0 or 1, only the items they disagree on carry information, and
@@ -74,8 +74,8 @@ def _standard_error(differences: list[float], mean: float) -> float:
     """
     if all(value in (-1.0, 0.0, 1.0) for value in differences):
         differences = [*differences, 1.0, -1.0]
-        mean = sum(differences) / len(differences)
     count = len(differences)
+    mean = sum(differences) / count
     variance = sum((value - mean) ** 2 for value in differences) / max(1, count - 1)
     return math.sqrt(variance / count)
 
