@@ -159,7 +159,8 @@ class SearchSpace(BaseModel):
         Too slow: the least important entries (per unit of cost saved) are dropped until the target is met;
         a repeat counts as its layer's importance, so a loop of an important layer can survive where a less
         important layer goes (of two copies, the later one goes first). Faster than needed: the most important
-        dropped units come back while the target still holds (skipping past the target only costs quality).
+        dropped units come back while the target still holds (skipping past the target only costs quality),
+        sub-blocks only where they complete a layer (:meth:`_restorable_units`).
         Without a prior every unit counts the same and cost alone decides. Order, repeats and sub-block
         entries the searcher chose are otherwise kept.
         """
@@ -176,7 +177,7 @@ class SearchSpace(BaseModel):
                 chain[position] = LayerEntry(layer=entry.layer, run="mlp" if part == "attn" else "attn")
             else:
                 del chain[position]
-        for unit in sorted(self._dropped_units(chain), key=lambda unit: -self._value_per_cost(unit, importance)):
+        for unit in sorted(self._restorable_units(chain), key=lambda unit: -self._value_per_cost(unit, importance)):
             candidate = self._with_unit(chain, unit)
             if self.meets_target(tuple(candidate)) and self.length_ok(tuple(candidate)):
                 chain = candidate
@@ -200,6 +201,23 @@ class SearchSpace(BaseModel):
             if best_key is None or key < best_key:
                 best, best_key = position, key
         return best
+
+    def _restorable_units(self, chain: list[LayerEntry]) -> list[Unit]:
+        """What projection may bring back into a chain faster than needed: a dropped sub-block only beside its
+        running sibling, so that it completes a layer, and a layer that is wholly dropped only whole.
+
+        Per-unit importance is measured in the full model, where every attention block has its MLP beside it:
+        a cheap attention block scores high per cost, yet alone inside a skipped span it is out of place
+        (layer 16's attention restored alone cost 8 points of ARC-Easy accuracy at 1.25x). A lone sub-block
+        the searcher chose itself is left alone; projection only declines to create one.
+        """
+        dropped = self._dropped_units(chain)
+        if not self.sub_blocks:
+            return dropped
+        running = {entry.layer for entry in chain}
+        beside_sibling = [unit for unit in dropped if unit[0] in running]
+        whole = list(dict.fromkeys((layer, "all") for layer, _ in dropped if layer not in running))
+        return beside_sibling + whole
 
     def _dropped_units(self, chain: list[LayerEntry]) -> list[Unit]:
         attention = {entry.layer for entry in chain if entry.runs_attention}
