@@ -291,14 +291,18 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
 
 def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy) -> None:
     """Replace the highest full-split value by the confident choice (see ``racing.confident_choice``), with
-    a bound that grows with the number of full-split candidates it chooses among."""
+    a bound that grows with the number of full-split candidates it chooses among, and with how unlike
+    each other they are (``RacingPolicy.choice_bound``)."""
     full = [(schedule, result) for schedule, result in outcome.records
             if not result.extra.get("estimated") and objective.feasible(result)
             and metric in (result.extra.get("per_item") or {})]
     if len(full) < 2:
         return
-    outcome.choice_z = racing.choice_bound(len(full) - 1)
-    schedule, result = confident_choice(full, full[0][1], metric, sign, outcome.choice_z)
+    start = full[0][1]
+    items = start.extra["per_item"][metric]
+    outcome.choice_z = racing.choice_bound(
+        [[sign * (a - b) for a, b in zip(result.extra["per_item"][metric], items)] for _, result in full[1:]])
+    schedule, result = confident_choice(full, start, metric, sign, outcome.choice_z)
     if schedule.key != outcome.best.key:
         outcome.highest = outcome.best
         outcome.best, outcome.best_result, outcome.best_value = schedule, result, objective.scalar(result)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from statistics import NormalDist
+
+import torch
 
 from colasearch.results import EvalResult
 
@@ -31,17 +34,21 @@ class RacingPolicy:
     #: Raise the final choice's bound with the number of candidates compared (see ``choice_bound``).
     multiplicity: bool = True
 
-    def choice_bound(self, candidates: int) -> float:
-        """Standard errors a candidate must lead the start by, among ``candidates`` full-split results.
+    def choice_bound(self, differences: list[list[float]]) -> float:
+        """Standard errors a candidate must lead the start by, given every full-split candidate's paired
+        differences to the start on the same items (one row per candidate, higher is better).
 
-        The largest of ``K`` independent noise terms is about ``sqrt(2 ln K)`` standard errors, so a fixed
-        bound lets the luckiest of many candidates through ever more often as the search runs longer; a
-        bound that grows the same way does not. Candidates of one search are correlated (neighbours
-        share most units), so this is conservative: it errs towards the start, never towards luck.
+        The largest of ``K`` noise terms grows with ``K``, so a fixed bound lets the luckiest of many
+        candidates through ever more often as the search runs longer. How fast it grows depends on how alike
+        the candidates are: ``sqrt(2 ln K)`` for independent ones, hardly at all for neighbours that share
+        most units and gain or lose on the same items. So the bound is the max-T of Westfall and Young: the
+        largest paired t among the candidates, recomputed with each item's differences sign-flipped at
+        random (what "no candidate differs from the start" would look like on these items, correlations
+        kept), at the quantile ``Phi(choice_z)``; never below ``choice_z``, the bound for one candidate.
         """
-        if self.choice_z <= 0 or not self.multiplicity or candidates < 2:
+        if self.choice_z <= 0 or not self.multiplicity or len(differences) < 2:
             return self.choice_z
-        return max(self.choice_z, math.sqrt(2.0 * math.log(candidates)))
+        return max(self.choice_z, _max_t_quantile(differences, NormalDist().cdf(self.choice_z)))
 
 
 def racing_metric(objective) -> str | None:
@@ -78,6 +85,32 @@ def _standard_error(differences: list[float]) -> float:
     mean = sum(differences) / count
     variance = sum((value - mean) ** 2 for value in differences) / max(1, count - 1)
     return math.sqrt(variance / count)
+
+
+#: Sign flips drawn for the max-T bound, with a fixed seed so that a resumed run chooses the same schedule.
+NULL_DRAWS = 2000
+
+
+def _max_t_quantile(differences: list[list[float]], quantile: float) -> float:
+    """The ``quantile`` of the largest paired t over the rows of ``differences`` under random item sign flips.
+
+    Flipping an item's sign flips it for every candidate at once, which keeps the candidates' correlation.
+    A flip leaves each row's sum of squares as it is, so every t follows from one matrix product. Rows of
+    right/wrong items get the pseudo-disagreements of :func:`_standard_error`, as their observed t does.
+    """
+    rows = torch.tensor(differences, dtype=torch.float64)
+    binary = ((rows == 0) | (rows.abs() == 1)).all(dim=1)
+    generator = torch.Generator().manual_seed(0)
+    signs = torch.randint(0, 2, (NULL_DRAWS, rows.shape[1]), generator=generator, dtype=torch.float64) * 2 - 1
+    sums = signs @ rows.T                                          # draws x candidates
+    extra = binary.to(torch.float64) * 2                           # one pseudo-disagreement each way
+    count = rows.shape[1] + extra
+    means = sums / count
+    squares = (rows ** 2).sum(dim=1) + extra
+    variances = ((squares - count * means ** 2) / (count - 1).clamp(min=1)).clamp(min=0)
+    errors = (variances / count).sqrt()
+    t = torch.where(errors > 0, means / errors.clamp(min=1e-300), torch.zeros_like(means))
+    return float(torch.quantile(t.max(dim=1).values, quantile))
 
 
 def clearly_worse(candidate: EvalResult, incumbent: EvalResult, metric: str, sign: float, z: float) -> bool:
