@@ -301,7 +301,8 @@ def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: fl
     start = full[0][1]
     items = start.extra["per_item"][metric]
     outcome.choice_z = racing.choice_bound(
-        [[sign * (a - b) for a, b in zip(result.extra["per_item"][metric], items)] for _, result in full[1:]])
+        [[sign * (a - b) for a, b in zip(result.extra["per_item"][metric], items)] for _, result in full[1:]
+         if len(result.extra["per_item"][metric]) == len(items)])  # the same items, or no paired comparison
     schedule, result = confident_choice(full, start, metric, sign, outcome.choice_z)
     if schedule.key != outcome.best.key:
         outcome.highest = outcome.best

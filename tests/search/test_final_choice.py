@@ -107,3 +107,13 @@ def test_a_lead_that_its_neighbours_share_is_taken():
     outcome, objective = _outcome([start, *neighbours, better])
     _choose_confidently(outcome, objective, "acc", 1.0, RacingPolicy(choice_z=1.0))
     assert outcome.best.key == better[0].key and outcome.choice_z < 1.9
+
+
+def test_a_result_on_other_items_is_left_out_of_the_bound_instead_of_failing_the_choice():
+    items = START * 8
+    start = _record([0, 1, 2, 4], items)
+    other_items = _record([0, 2, 3, 4], items[:32])  # e.g. read back from a run with a smaller split
+    better = _record([0, 1, 3, 4], [1.0 if position < 10 else value for position, value in enumerate(items)])
+    outcome, objective = _outcome([start, other_items, better])
+    _choose_confidently(outcome, objective, "acc", 1.0, RacingPolicy(choice_z=1.0))
+    assert outcome.choice_z == 1.0 and outcome.best.key == better[0].key
