@@ -31,7 +31,8 @@ from colasearch.priors import Prior, compute_prior
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 from colasearch.search.executor import Executor
-from colasearch.search.racing import RacingPolicy, clearly_worse, confident_choice, paired_estimate, racing_metric
+from colasearch.search.racing import (RacingPolicy, clearly_worse, confident_choice, paired_differences, paired_estimate,
+                                      racing_metric)
 from colasearch.searchers.base import BaseSearcher, SearcherError
 
 PRIOR_ATTRIBUTE = "prior"
@@ -299,10 +300,10 @@ def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: fl
     if len(full) < 2:
         return
     start = full[0][1]
-    items = start.extra["per_item"][metric]
-    outcome.choice_z = racing.choice_bound(
-        [[sign * (a - b) for a, b in zip(result.extra["per_item"][metric], items)] for _, result in full[1:]
-         if len(result.extra["per_item"][metric]) == len(items)])  # the same items, or no paired comparison
+    items = len(start.extra["per_item"][metric])
+    outcome.choice_z = racing.choice_bound(  # candidates on the start's items only: no paired comparison else
+        [paired_differences(result, start, metric, sign) for _, result in full[1:]
+         if len(result.extra["per_item"][metric]) == items])
     schedule, result = confident_choice(full, start, metric, sign, outcome.choice_z)
     if schedule.key != outcome.best.key:
         outcome.highest = outcome.best

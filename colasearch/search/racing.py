@@ -62,12 +62,21 @@ def racing_metric(objective) -> str | None:
 def paired_difference(candidate: EvalResult, incumbent: EvalResult, metric: str, sign: float) -> tuple[float, float, int]:
     """Mean and standard error of (candidate - incumbent) on the candidate's items, oriented so that
     higher is better (``sign`` = -1 for a metric to minimize)."""
-    mine = candidate.extra["per_item"][metric]
-    theirs = incumbent.extra["per_item"][metric][: len(mine)]
-    differences = [sign * (a - b) for a, b in zip(mine, theirs)]
+    differences = paired_differences(candidate, incumbent, metric, sign)
     count = len(differences)
     mean = sum(differences) / count
     return mean, _standard_error(differences), count
+
+
+def paired_differences(candidate: EvalResult, incumbent: EvalResult, metric: str, sign: float) -> list[float]:
+    """Item by item, ``sign`` * (candidate - incumbent) on the candidate's items (higher is better)."""
+    mine = candidate.extra["per_item"][metric]
+    return [sign * (a - b) for a, b in zip(mine, incumbent.extra["per_item"][metric][: len(mine)])]
+
+
+def _right_or_wrong(differences) -> bool:
+    """Both schedules scored every item 0 or 1: the differences get one pseudo-disagreement each way."""
+    return all(value in (-1.0, 0.0, 1.0) for value in differences)
 
 
 def _standard_error(differences: list[float]) -> float:
@@ -79,7 +88,7 @@ def _standard_error(differences: list[float]) -> float:
     (a pseudo-count, as for a binomial proportion) keeps a lead of a few lucky items from passing as a
     sure one, and fades as the disagreements grow. Continuous metrics (KL, NLL) have no such cliff.
     """
-    if all(value in (-1.0, 0.0, 1.0) for value in differences):
+    if _right_or_wrong(differences):
         differences = [*differences, 1.0, -1.0]
     count = len(differences)
     mean = sum(differences) / count
@@ -99,7 +108,7 @@ def _max_t_quantile(differences: list[list[float]], quantile: float) -> float:
     right/wrong items get the pseudo-disagreements of :func:`_standard_error`, as their observed t does.
     """
     rows = torch.tensor(differences, dtype=torch.float64)
-    binary = ((rows == 0) | (rows.abs() == 1)).all(dim=1)
+    binary = torch.tensor([_right_or_wrong(row) for row in differences])
     generator = torch.Generator().manual_seed(0)
     signs = torch.randint(0, 2, (NULL_DRAWS, rows.shape[1]), generator=generator, dtype=torch.float64) * 2 - 1
     sums = signs @ rows.T                                          # draws x candidates
