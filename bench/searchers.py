@@ -52,7 +52,7 @@ def paired(first: list[float], second: list[float], sign: float, seed: int = 0) 
 
 #: Settings that change what a searcher finds but not the full model or a one-shot baseline: their cells are
 #: shared between runs that differ only in these.
-SEARCH_ONLY_SETTINGS = ("budget", "search_metric", "no_racing", "sub_blocks")
+SEARCH_ONLY_SETTINGS = ("budget", "search_metric", "no_racing", "sub_blocks", "confirm_size")
 
 
 def _in_errors(mean: float, error: float) -> str:
@@ -121,6 +121,9 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=40, help="full-split evaluations' worth of items per searcher")
     parser.add_argument("--search-size", type=int, default=128)
     parser.add_argument("--heldout-size", type=int, default=500)
+    parser.add_argument("--confirm-size", type=int,
+                        help="items after the held-out ones on which the final choice's lead must hold "
+                             "(default: --search-size, as colasearch run; 0: no confirmation)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--search-metric", default="primary")
@@ -147,6 +150,7 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|---|"]
     verdicts = []
     every_metric = []
+    confirmations = []
 
     def emit(line: str) -> None:
         lines.append(line)
@@ -156,6 +160,9 @@ def main() -> None:
                                                      "search_metric", "no_racing")}
     if args.sub_blocks:
         settings["sub_blocks"] = True  # only when set, so cells written before the option still match
+    confirm_size = args.search_size if args.confirm_size is None else args.confirm_size
+    if confirm_size:
+        settings["confirm_size"] = confirm_size  # likewise: cells from before confirmation have none
     cells = ResultCells(args.results, settings)
     contexts: dict[str, RunContext] = {}
 
@@ -164,7 +171,8 @@ def main() -> None:
         if task_name not in contexts:
             kind, _, file = TASKS[task_name].partition(":")
             contexts[task_name] = RunContext.load(args.model, f"{kind}:{data / file}", args.search_size,
-                                                  args.heldout_size, 0, search_metric=args.search_metric)
+                                                  args.heldout_size, 0, search_metric=args.search_metric,
+                                                  confirm_size=confirm_size)
         return contexts[task_name]
 
     for task_name in args.tasks.split(","):
@@ -207,7 +215,8 @@ def main() -> None:
                         heldout_metrics=result.quality if found else None,
                         search=outcome.best_result.quality[metric] if found else None,
                         speedup=outcome.best_result.ideal_speedup if found else None,
-                        highest=_highest(outcome, evaluator, metric, item_metric) if args.score_highest else None)
+                        highest=_highest(outcome, evaluator, metric, item_metric) if args.score_highest else None,
+                        confirmation=[check.to_dict() for check in outcome.confirmations])
                 if not cell["found"]:
                     emit(f"| {task_name} | {target:g}x | {name} | - | - | - | {cell['compute']:.1f} | "
                          f"{cell['candidates']} | {cell['seconds']:.0f} |")
@@ -227,6 +236,10 @@ def main() -> None:
                     verdicts.append(f"| {task_name} | {target:g}x | {name}: highest not chosen, minus chosen | - | "
                                     f"{highest['heldout']:.4f} vs {cell['heldout']:.4f} | {mean:+.4f} ± {error:.4f} | "
                                     f"{_in_errors(mean, error)} | - |")
+                for check in cell.get("confirmation") or []:
+                    confirmations.append(f"| {task_name} | {target:g}x | {name} | {check['schedule']} | "
+                                         f"{check['lead']:+.4f} ± {check['standard_error']:.4f} on {check['items']} | "
+                                         f"{'holds' if check['holds'] else 'does not hold'} |")
             searched = {name: value for name, value in heldout.items() if not searcher_class(name).is_baseline}
             baselines = {name: value for name, value in heldout.items() if searcher_class(name).is_baseline}
             if not searched or not baselines:
@@ -243,13 +256,18 @@ def main() -> None:
                                 f"{searched[name][0]:.4f} vs {baselines[base][0]:.4f} | {mean:+.4f} ± {error:.4f} | "
                                 f"{_in_errors(mean, error)} | {ratio:.3f} |")
     print(f"\nmodel {args.model}, budget {args.budget} full-split evaluations, search/held-out "
-          f"{args.search_size}/{args.heldout_size} items, seed {args.seed}, search metric {args.search_metric}, "
+          f"{args.search_size}/{args.heldout_size} items, confirmation {confirm_size} items, seed {args.seed}, "
+          f"search metric {args.search_metric}, "
           f"racing {'off' if args.no_racing else 'on'}, sub-blocks {'on' if args.sub_blocks else 'off'}, "
           f"{torch.get_num_threads()} threads\n")
     print("\n".join(lines))
     print("\n| task | target | searcher | best baseline | held-out | paired difference ± SE (bootstrap) | "
           "difference / SE | share of full model |\n|---|---|---|---|---|---|---|---|")
     print("\n".join(verdicts))
+    if confirmations:
+        print("\n| task | target | searcher | contender (cleared the bound) | lead over the start on confirmation "
+              "items ± SE | |\n|---|---|---|---|---|---|")
+        print("\n".join(confirmations))
     if every_metric:
         print("\n| task | target | schedule | every held-out metric |\n|---|---|---|---|")
         print("\n".join(every_metric))

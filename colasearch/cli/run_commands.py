@@ -24,6 +24,9 @@ SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the searcher (s
 ObjectiveOption = Annotated[str, typer.Option("--objective", help="Objective plug-in (constrained, scalarized, pareto, speculative: the best self-speculative draft).")]
 SearchSizeOption = Annotated[int, typer.Option("--search-size", help="Items in the search split.")]
 HeldoutSizeOption = Annotated[int, typer.Option("--heldout-size", help="Items in the held-out split.")]
+ConfirmSizeOption = Annotated[Optional[int], typer.Option(
+    "--confirm-size", help="Items after the held-out ones on which the final choice's lead over its start must "
+                           "hold before it ships (default: --search-size; 0: no confirmation).")]
 SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="Seed of the search/held-out split.")]
 SearchMetricOption = Annotated[str, typer.Option("--search-metric", help="Metric the search maximizes on the search split: primary (the task's, default), smooth (multiple choice: the probability on the right choice, less noisy on small splits), dense (multiple choice: text_kl, the KL to the full model at every token of the items, no labels) or a metric name. Reports always use the primary metric.")]
 OptionOption = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Searcher option KEY=VALUE (repeatable).")]
@@ -86,6 +89,7 @@ def run(
     repeats: RepeatsOption = False,
     search_size: SearchSizeOption = 64,
     heldout_size: HeldoutSizeOption = 200,
+    confirm_size: ConfirmSizeOption = None,
     split_seed: SplitSeedOption = 0,
     search_metric: SearchMetricOption = "primary",
     measure: MeasureOption = True,
@@ -134,6 +138,7 @@ def run(
 
     options = check_searcher_options(searcher, parse_options(option))
     check_at_least(parallel, 1, "--parallel")
+    check_at_least(confirm_size, 0, "--confirm-size")
     space_options = {"sub_blocks": sub_blocks, "repeats": repeats}
     console = stderr_console()
     from colasearch.errors import ColasearchError
@@ -154,6 +159,7 @@ def run(
     if prefix_cache_mb is not None:
         evaluator_options["prefix_cache_mb"] = prefix_cache_mb
     context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path,
+                              confirm_size=confirm_size,
                               search_metric=search_metric, device=device, dtype=dtype, device_map=device_map,
                               **evaluator_options)
     # No spinner here: a first load converts a GGUF file under its own progress bar.
@@ -236,15 +242,21 @@ def run(
     if not json_output:
         Console().print(table)
     highest = getattr(outcome, "highest", None)
+    confirmations = [check.to_dict() for check in getattr(outcome, "confirmations", [])]
+    for check in confirmations:
+        console.print(f"confirmation on {outcome.confirm_items} unused items: {check['schedule']} leads the start by "
+                      f"{check['lead']:+.4f} ± {check['standard_error']:.4f}"
+                      f" ({'holds' if check['holds'] else 'does not hold'})")
     if highest is not None:
-        console.print(f"chose {found.schedule.chain}, the surest lead over the run's start, not the "
-                      f"highest search value ({highest.chain}): its lead was within "
-                      f"{getattr(outcome, 'choice_z', None) or 1.0:.1f} paired standard errors, a lead the luckiest of "
-                      "that many candidates reaches by chance")
+        console.print(f"chose {found.schedule.chain}, not the highest search value ({highest.chain}): its lead over "
+                      f"the run's start was within {getattr(outcome, 'choice_z', None) or 1.0:.1f} paired standard "
+                      "errors (a lead the luckiest of that many candidates reaches by chance) or did not hold on "
+                      "the confirmation items")
 
     provenance = {"_full": full, "task_spec": task, "storage": storage, "study": outcome.store.name,
                   "evaluations": outcome.evaluations, "search_size": search_size, "heldout_size": heldout_size,
                   "split_seed": split_seed, "searcher_options": options or None,
+                  "confirm_size": len(context.evaluator.splits.confirm), "confirmation": confirmations or None,
                   "search_metric": context.objective_metric}
     if best_baseline is not None:
         provenance["baseline"] = {"name": best_baseline.label.split(" ")[0],
@@ -263,7 +275,8 @@ def run(
                     "full_split_evaluations": round(outcome.full_equivalents, 2),
                     "stopped_early": outcome.stopped_early, "search_seconds": round(outcome.seconds, 1), "total_seconds": round(total_seconds, 1),
                     "rows": rows, "out": str(out), "chain": found.schedule.chain,
-                    "highest_not_chosen": highest.chain if highest is not None else None})
+                    "highest_not_chosen": highest.chain if highest is not None else None,
+                    "confirmation": confirmations})
     console.print(f"wrote {out}  ({found.schedule.chain})")
 
 
@@ -326,6 +339,7 @@ def compare(
     sub_blocks: SubBlocksOption = False,
     search_size: SearchSizeOption = 64,
     heldout_size: HeldoutSizeOption = 200,
+    confirm_size: ConfirmSizeOption = None,
     split_seed: SplitSeedOption = 0,
     search_metric: SearchMetricOption = "primary",
     measure: MeasureOption = False,
@@ -350,9 +364,10 @@ def compare(
         ["mcts", "evolution", "optuna", "rl", "frontier", "unified", "greedy", "gromov", "random"]
     for name in names:
         check_run_options(name, budget, target_speedup, objective)
-    from colasearch.cli.prechecks import check_output_folder
+    from colasearch.cli.prechecks import check_at_least, check_output_folder
 
     check_output_folder(out_dir, "--out-dir")
+    check_at_least(confirm_size, 0, "--confirm-size")
     if len(set(names)) != len(names):
         from colasearch.errors import ColasearchError
 
@@ -360,6 +375,7 @@ def compare(
     placement(device, dtype, device_map)
     cache_option = {} if prefix_cache_mb is None else {"prefix_cache_mb": prefix_cache_mb}
     context = RunContext.load(model, task, search_size, heldout_size, split_seed, search_metric=search_metric,
+                              confirm_size=confirm_size,
                               device=device, dtype=dtype, device_map=device_map, **cache_option)
     context.space(target_speedup, sub_blocks=sub_blocks)
     metric = context.metric

@@ -118,7 +118,7 @@ class RayExecutor(Executor):
         self.max_retries = max_retries
         self.actors = [self._spawn() for _ in range(workers)]
         self._idle = deque(self.actors)
-        self._queue: deque[tuple[Schedule, int | None, int]] = deque()
+        self._queue: deque[tuple[Schedule, int | None, str, int]] = deque()
         self._running: dict = {}
         self.retried = 0
         self._check_started(self.actors)
@@ -139,15 +139,15 @@ class RayExecutor(Executor):
             self.close()
             raise ColasearchError(f"Ray worker failed to start: {errors[0]}")
 
-    def submit(self, schedule: Schedule, items: int | None = None) -> None:
-        self._queue.append((schedule, items, 0))
+    def submit(self, schedule: Schedule, items: int | None = None, split: str | None = None) -> None:
+        self._queue.append((schedule, items, split or self.split, 0))
         self._dispatch()
 
     def _dispatch(self) -> None:
         while self._queue and self._idle:
-            schedule, items, attempts = self._queue.popleft()
+            schedule, items, split, attempts = self._queue.popleft()
             actor = self._idle.popleft()
-            self._running[actor.evaluate.remote(schedule, self.split, items)] = (schedule, items, actor, attempts)
+            self._running[actor.evaluate.remote(schedule, split, items)] = (schedule, items, split, actor, attempts)
 
     def pending(self) -> int:
         return len(self._queue) + len(self._running)
@@ -159,7 +159,7 @@ class RayExecutor(Executor):
         while True:
             ready, _ = ray.wait(list(self._running), num_returns=1)
             reference = ready[0]
-            schedule, items, actor, attempts = self._running.pop(reference)
+            schedule, items, split, actor, attempts = self._running.pop(reference)
             try:
                 result = ray.get(reference)
             except RayActorError:
@@ -167,7 +167,7 @@ class RayExecutor(Executor):
                 if attempts + 1 > self.max_retries:
                     raise ColasearchError(f"evaluation of {schedule.chain!r} failed on {attempts + 1} workers") from None
                 self.retried += 1
-                self._queue.appendleft((schedule, items, attempts + 1))
+                self._queue.appendleft((schedule, items, split, attempts + 1))
                 self._dispatch()
                 continue
             self._idle.append(actor)

@@ -29,6 +29,7 @@ class SweepConfig(BaseModel):
     seed: int = 0
     search_size: int = Field(default=64, ge=1)
     heldout_size: int = Field(default=200, ge=1)
+    confirm_size: int | None = Field(default=None, ge=0)   # None: as --search-size, like colasearch run
     baselines: str = "unified"
     measure: bool = True
     workers_per_cell: int = Field(default=0, ge=0)
@@ -68,6 +69,7 @@ class Cell(BaseModel):
         return ["run", "--model", self.model, "--task", self.task, "--searcher", self.searcher,
                 "--target-speedup", str(self.target), "--budget", str(config.budget), "--seed", str(config.seed),
                 "--search-size", str(config.search_size), "--heldout-size", str(config.heldout_size),
+                *(["--confirm-size", str(config.confirm_size)] if config.confirm_size is not None else []),
                 "--baselines", config.baselines, "--measure" if config.measure else "--no-measure",
                 "--workers", str(config.workers_per_cell), "--out", str(out_dir / f"{self.name}.yaml"),
                 "--device", config.device, "--dtype", config.dtype,

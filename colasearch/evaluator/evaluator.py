@@ -24,7 +24,7 @@ from colasearch.results import EvalResult
 from colasearch.runtime import scheduled
 from colasearch.schedule import Schedule
 from colasearch.tasks.base import ModelTask, PackedSequence, ScoringTask, SequenceScores, Task
-from colasearch.tasks.splits import SPLITS, split_items
+from colasearch.tasks.splits import ALL_SPLITS, split_items
 
 DEFAULT_BATCH_TOKENS = 2048
 # One schedule may fill at most this share of the prefix cache, so a few lineages fit at once.
@@ -54,13 +54,16 @@ class Evaluator:
     Scoring tasks on pre-norm families run on the fast path (packed items, prefix cache of hidden
     states); other tasks run through the schedule-patched model. Either way each (schedule, split)
     is computed once: results are cached, and persisted when ``cache_path`` is given.
+
+    ``confirm_size`` items after the held-out ones form the ``confirm`` split, on which the run loop checks
+    the final choice's lead (``colasearch.search.confirmation``); 0, the default here, gives none.
     """
 
     def __init__(self, model, tokenizer, task: Task, search_size: int = 64, heldout_size: int = 200, seed: int = 0,
                  cache_path: Path | None = None, prefix_cache_mb: int | None = None, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                  measured_cost=None, force: bool = False, speculative_prompts: int = 0, draft_tokens: int = 4,
                  draft_new_tokens: int = 16, expert_skip_items: int = 16, dense_kl: bool = False,
-                 context_kl: bool = False):
+                 context_kl: bool = False, confirm_size: int = 0):
         if speculative_prompts < 0 or draft_tokens < 1 or draft_new_tokens < 1 or expert_skip_items < 0:
             raise TaskError("speculative_prompts and expert_skip_items must be >= 0, draft_tokens and "
                             "draft_new_tokens >= 1")
@@ -69,8 +72,8 @@ class Evaluator:
         self.task = task
         self.force = force
         task.bind(tokenizer)
-        self.splits = split_items(task.items(), search_size, heldout_size, seed)
-        self.levels = {split: fidelity_levels(len(self.splits[split])) for split in SPLITS}
+        self.splits = split_items(task.items(), search_size, heldout_size, seed, confirm_size)
+        self.levels = {split: fidelity_levels(len(self.splits[split])) for split in ALL_SPLITS}
         # KL to the full model at every scored token: a dense signal for any scoring task (MoDES, FinerCut,
         # EvoPress search on it), at the price of one extra head pass per scored position.
         self.with_reference = isinstance(task, ScoringTask) and (task.needs_reference or dense_kl or context_kl)
@@ -78,7 +81,7 @@ class Evaluator:
         # more tokens per item than the scored ones, and no labels, so it is not fitted to the search items'
         # answers. Costs one more head pass per text token, for the schedule and for the full model.
         self.context_kl = self.with_reference and context_kl
-        self.split_config = {"search": search_size, "heldout": heldout_size, "seed": seed}
+        self.split_config = {"search": search_size, "heldout": heldout_size, "seed": seed, "confirm": confirm_size}
         self.cost_model = CostModel.from_model(model)
         self.measured_cost = measured_cost
         self.model_hash = fingerprint(model).shape_hash
@@ -118,6 +121,8 @@ class Evaluator:
 
     def result_key(self, schedule: Schedule | None, split: str, items: int | None = None) -> str:
         key = f"{self.model_hash}|{schedule_key(schedule)}|{self.task_key}|{split}"
+        if split == "confirm":  # which items these are depends on the confirmation split's size too
+            key += f"|confirm={len(self.splits.confirm)}"
         if schedule is not None and schedule.experts is not None:
             key += f"|expert_skip_items={self.expert_skip_items}"
         if items is not None and items < len(self.splits[split]):
@@ -139,6 +144,8 @@ class Evaluator:
     def evaluate(self, schedule: Schedule | None, split: str = "search", items: int | None = None) -> EvalResult:
         """Quality of ``schedule`` on the first ``items`` items of ``split`` (rounded up to a fidelity level)."""
         self._check_split(split)
+        if not self.splits[split]:
+            raise TaskError(f"the {split} split of task {self.task.name!r} has no items")
         if schedule is not None:
             schedule.check_fits(self.model, force=self.force)
         count = self.level(split, items)
@@ -246,8 +253,8 @@ class Evaluator:
 
 
     def _check_split(self, split: str) -> None:
-        if split not in SPLITS:
-            raise TaskError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+        if split not in ALL_SPLITS:
+            raise TaskError(f"unknown split {split!r} (expected one of {', '.join(ALL_SPLITS)})")
 
     def _quality(self, schedule: Schedule | None, split: str, count: int) -> tuple[dict[str, float], dict | None]:
         """Metrics on the first ``count`` items of the split, and per-item values where the task has them."""

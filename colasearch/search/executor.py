@@ -17,8 +17,9 @@ class Executor(ABC):
     capacity: int = 1
 
     @abstractmethod
-    def submit(self, schedule: Schedule, items: int | None = None) -> None:
-        """Start evaluating ``schedule`` on the search split (its first ``items`` items; all when ``None``)."""
+    def submit(self, schedule: Schedule, items: int | None = None, split: str | None = None) -> None:
+        """Start evaluating ``schedule`` on its first ``items`` items (all when ``None``) of ``split`` (when
+        ``None``, the executor's own split: the search split)."""
 
     @abstractmethod
     def pending(self) -> int:
@@ -46,27 +47,28 @@ class InProcessExecutor(Executor):
         self.evaluator = evaluator
         self.split = split
         self.capacity = max(1, batch)
-        self._queued: deque[tuple[Schedule, int | None]] = deque()
+        self._queued: deque[tuple[Schedule, int | None, str]] = deque()
         self._done: deque[tuple[Schedule, EvalResult]] = deque()
 
-    def submit(self, schedule: Schedule, items: int | None = None) -> None:
-        self._queued.append((schedule, items))
+    def submit(self, schedule: Schedule, items: int | None = None, split: str | None = None) -> None:
+        self._queued.append((schedule, items, split or self.split))
 
     def pending(self) -> int:
         return len(self._queued) + len(self._done)
 
     def next_finished(self) -> tuple[Schedule, EvalResult]:
         if not self._done:
-            queued = list(self._queued)
-            self._queued.clear()
-            batch = [schedule for schedule, _ in queued]
-            items = [count for _, count in queued]
+            split = self._queued[0][2]
+            queued = [entry for entry in self._queued if entry[2] == split]   # one split per batch
+            self._queued = deque(entry for entry in self._queued if entry[2] != split)
+            batch = [schedule for schedule, _, _ in queued]
+            items = [count for _, count, _ in queued]
             # Stand-in evaluators (tests) know nothing of fidelity levels: only ask for them when used.
             by_items = {"items": items} if any(count is not None for count in items) else {}
             if len(batch) == 1:
                 single = {"items": items[0]} if by_items else {}
-                results = [self.evaluator.evaluate(batch[0], split=self.split, **single)]
+                results = [self.evaluator.evaluate(batch[0], split=split, **single)]
             else:
-                results = self.evaluator.evaluate_many(batch, split=self.split, **by_items)
+                results = self.evaluator.evaluate_many(batch, split=split, **by_items)
             self._done.extend(zip(batch, results))
         return self._done.popleft()

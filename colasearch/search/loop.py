@@ -12,7 +12,11 @@ Every searcher gets the same mechanisms here, not in its own code:
   evaluated first, on the full split, whatever the searcher proposes first; it is the first incumbent;
 - a **confident final choice**: among full-split results, the one whose paired lower bound over the
   first full-split result (the protected start, else the searcher's first proposal) is highest, so a
-  schedule that is only luckier on the search items does not replace the start.
+  schedule that is only luckier on the search items does not replace the start;
+- a **confirmation** of that choice on items the search never used (``colasearch.search.confirmation``):
+  the few candidates that clear the bound are scored again with the start on the confirmation split, and
+  one replaces the start only where its lead holds there. Its cost is held back from the search's budget
+  only while there is a candidate to confirm.
 
 The budget is counted in item-evaluations: ``budget`` full-split evaluations' worth. A (schedule, item
 count) pair is never evaluated twice: repeats are answered from the cache for free. On resume, the
@@ -30,8 +34,9 @@ from dataclasses import dataclass, field
 from colasearch.priors import Prior, compute_prior
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
+from colasearch.search.confirmation import CONFIRM_ATTRIBUTE, Confirmation, confirm, confirmation_slots
 from colasearch.search.executor import Executor
-from colasearch.search.racing import (RacingPolicy, clearly_worse, confident_choice, paired_differences, paired_estimate,
+from colasearch.search.racing import (RacingPolicy, clearly_worse, contenders, paired_differences, paired_estimate,
                                       racing_metric)
 from colasearch.searchers.base import BaseSearcher, SearcherError
 
@@ -54,6 +59,8 @@ class SearchOutcome:
     start: Schedule | None = None    # the protected start, evaluated before any proposal (None: there was none)
     highest: Schedule | None = None  # the highest full-split value, where the confident choice differs
     choice_z: float | None = None    # the lead, in paired standard errors, the final choice asked for
+    confirmations: list[Confirmation] = field(default_factory=list)  # the contenders' leads on confirmation items
+    confirm_items: int = 0           # the confirmation split's size (0: the choice was not confirmed)
 
     @property
     def stopped_early(self) -> int:
@@ -140,6 +147,10 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
 
     outcome = SearchOutcome(items_per_evaluation=full_items or 1)
     item_budget = budget * outcome.items_per_evaluation
+    confirming = metric is not None and racing.choice_z > 0
+    confirm_items = len(getattr(getattr(evaluator, "splits", None), "confirm", None) or ()) if confirming else 0
+    slots = confirmation_slots(item_budget, confirm_items, racing.confirm)
+    contenders_seen = [-1, 0]   # full-split results when last counted, and contenders among them
     stored = {(schedule.key, _items_of(result, full_items)): result
               for schedule, result in (store.records() if store is not None else [])}
     cache: dict[tuple, EvalResult] = dict(stored)
@@ -167,6 +178,17 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
 
     def level_items(level: int) -> int | None:
         return raced_levels[level] if raced_levels else None
+
+    def search_limit() -> int:
+        """The item budget left to the search: all of it, less what confirming today's contenders would cost
+        (so a search whose start no candidate beats spends the whole budget on searching)."""
+        if not slots:
+            return item_budget
+        full = sum(1 for _, result in outcome.records if not result.extra.get("estimated"))
+        if full != contenders_seen[0]:
+            contenders_seen[:] = [full, len(_ranked_choice(outcome, objective, metric, sign, racing)[2])]
+        wanted = min(slots, contenders_seen[1])
+        return item_budget - (wanted + 1) * confirm_items if wanted else item_budget
 
     def request(race: _Race) -> None:
         items = level_items(race.level)
@@ -198,12 +220,23 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
             return
         next_items = level_items(race.level + 1)
         if clearly_worse(race.result, race.incumbent, metric, sign, racing.z) or \
-                outcome.items_spent + next_items - race.result.extra.get("items", 0) > item_budget:
+                outcome.items_spent + next_items - race.result.extra.get("items", 0) > search_limit():
             outcome.stopped.add(race.schedule.key)
             race.done = True
             return
         race.level += 1
         request(race)
+
+    def finished(schedule: Schedule, result: EvalResult) -> None:
+        """A search-split evaluation came back: cache and store it, and hand it to the races waiting on it."""
+        key = (schedule.key, _items_of(result, full_items))
+        in_flight.discard(key)
+        cache[key] = result
+        outcome.computed += 1
+        if store is not None:
+            store.add(schedule, result, objective.values(result), objective.feasible(result))
+        for race in waiting.pop(key, []):
+            receive(race, key)
 
     def tell(race: _Race) -> None:
         nonlocal incumbent
@@ -240,10 +273,10 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
             outstanding.append(_Race(None, outcome.start, None, len(raced_levels) - 1))
             request(outstanding[-1])
         # The first proposal always runs, so a baseline whose preparation ate the budget is still scored.
-        while outcome.items_spent < item_budget or outstanding or not outcome.records:
+        while outcome.items_spent < search_limit() or outstanding or not outcome.records:
             committed = sum(level_items(race.level) or 1 for race in outstanding if not race.done)
             room = window - len(outstanding)
-            if outcome.records and outcome.items_spent + committed >= item_budget:
+            if outcome.records and outcome.items_spent + committed >= search_limit():
                 room = 0
             asked = searcher.ask(room) if room > 0 and not searcher.finished else []
             for schedule in asked:
@@ -266,15 +299,7 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
                     break
                 idle = 0
             elif executor.pending():
-                schedule, result = executor.next_finished()
-                key = (schedule.key, _items_of(result, full_items))
-                in_flight.discard(key)
-                cache[key] = result
-                outcome.computed += 1
-                if store is not None:
-                    store.add(schedule, result, objective.values(result), objective.feasible(result))
-                for race in waiting.pop(key, []):
-                    receive(race, key)
+                finished(*executor.next_finished())
                 idle = 0
             elif searcher.finished and not outstanding:
                 break
@@ -282,32 +307,88 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
                 idle += 1
                 if idle > max_idle_rounds:
                     break
-        if metric is not None and racing.choice_z > 0:
-            _choose_confidently(outcome, objective, metric, sign, racing)
+        if confirming:
+            highest = outcome.best
+            anchor, ranked = _choose_confidently(outcome, objective, metric, sign, racing)
+            if slots and ranked:
+                _confirm_choice(outcome, anchor, ranked[:slots], objective, metric, sign, executor, store, spend,
+                                finished, confirm_items)
+            if highest is not None and outcome.best is not None:
+                outcome.highest = highest if highest.key != outcome.best.key else None
     finally:
         bar.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy) -> None:
-    """Replace the highest full-split value by the confident choice (see ``racing.confident_choice``), with
-    a bound that grows with the number of full-split candidates it chooses among, and with how unlike
-    each other they are (``RacingPolicy.choice_bound``)."""
+def _ranked_choice(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy):
+    """The anchor (the first full-split result: the protected start, else the first proposal), the bound, and the
+    contenders: the full-split results whose paired lower bound over the anchor is above zero, best first. The
+    bound grows with the number of candidates chosen among, and with how unlike each other they are
+    (``RacingPolicy.choice_bound``)."""
     full = [(schedule, result) for schedule, result in outcome.records
             if not result.extra.get("estimated") and objective.feasible(result)
             and metric in (result.extra.get("per_item") or {})]
     if len(full) < 2:
-        return
+        return (full[0] if full else None), None, []
     start = full[0][1]
     items = len(start.extra["per_item"][metric])
-    outcome.choice_z = racing.choice_bound(  # candidates on the start's items only: no paired comparison else
+    bound = racing.choice_bound(  # candidates on the start's items only: no paired comparison else
         [paired_differences(result, start, metric, sign) for _, result in full[1:]
          if len(result.extra["per_item"][metric]) == items])
-    schedule, result = confident_choice(full, start, metric, sign, outcome.choice_z)
-    if schedule.key != outcome.best.key:
-        outcome.highest = outcome.best
-        outcome.best, outcome.best_result, outcome.best_value = schedule, result, objective.scalar(result)
+    on_start_items = [entry for entry in full if len(entry[1].extra["per_item"][metric]) == items]
+    return full[0], bound, contenders(on_start_items, start, metric, sign, bound)
+
+
+def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy):
+    """Replace the highest full-split value by the confident choice: the contender with the best lower bound
+    over the anchor, else the anchor (see ``racing.confident_choice``). Returns the anchor and the contenders."""
+    anchor, bound, ranked = _ranked_choice(outcome, objective, metric, sign, racing)
+    if bound is None:
+        return anchor, []
+    outcome.choice_z = bound
+    highest = outcome.best
+    _ship(outcome, *(ranked[0] if ranked else anchor), objective)
+    if outcome.best.key != highest.key:
+        outcome.highest = highest
+    return anchor, ranked
+
+
+def _ship(outcome: SearchOutcome, schedule: Schedule, result: EvalResult, objective) -> None:
+    outcome.best, outcome.best_result, outcome.best_value = schedule, result, objective.scalar(result)
+
+
+def _confirm_choice(outcome: SearchOutcome, anchor: tuple, ranked: list, objective, metric: str, sign: float,
+                    executor: Executor, store, spend, finished, confirm_items: int) -> None:
+    """Score the anchor and the ``ranked`` contenders on the confirmation split (read back from the study where a
+    resumed run has them), and ship the contender whose lead holds there, else the anchor."""
+    saved = dict((store.attribute(CONFIRM_ATTRIBUTE) if store is not None else None) or {})
+    on_confirm: dict[str, EvalResult] = {}
+    missing = []
+    for schedule, _ in [anchor, *ranked]:
+        known = saved.get(schedule.key)
+        if known is not None and known.get("extra", {}).get("items") == confirm_items:
+            on_confirm[schedule.key] = EvalResult.from_dict(known)
+            outcome.reused += 1
+            spend(confirm_items)
+        elif schedule.key not in missing:
+            missing.append(schedule.key)
+            executor.submit(schedule, None, "confirm")
+    while missing:
+        schedule, result = executor.next_finished()
+        if result.split != "confirm":   # a search evaluation still in flight when the search stopped
+            finished(schedule, result)
+            continue
+        on_confirm[schedule.key] = result
+        missing.remove(schedule.key)
+        outcome.computed += 1
+        spend(confirm_items)
+        if store is not None:   # kept with the study, not as a trial: trials are search-split results only
+            saved[schedule.key] = result.to_dict()
+            store.set_attribute(CONFIRM_ATTRIBUTE, saved)
+    checks, chosen = confirm(ranked, on_confirm, on_confirm[anchor[0].key], metric, sign)
+    outcome.confirmations, outcome.confirm_items = checks, confirm_items
+    _ship(outcome, *(chosen or anchor), objective)
 
 
 def _projected(space, schedule: Schedule, prior: Prior | None) -> Schedule:

@@ -33,6 +33,9 @@ class RacingPolicy:
     choice_z: float = DEFAULT_CHOICE_Z
     #: Raise the final choice's bound with the number of candidates compared (see ``choice_bound``).
     multiplicity: bool = True
+    #: At most this many candidates that clear the bound are scored again on the confirmation split, where
+    #: the evaluator has one (``colasearch.search.confirmation``); 0: the bound's choice ships unchecked.
+    confirm: int = 3
 
     def choice_bound(self, differences: list[list[float]]) -> float:
         """Standard errors a candidate must lead the start by, given every full-split candidate's paired
@@ -147,20 +150,29 @@ def paired_estimate(candidate: EvalResult, incumbent: EvalResult) -> EvalResult:
     return replace(candidate, quality=quality, extra=extra)
 
 
+def contenders(results: list, anchor: EvalResult, metric: str, sign: float, z: float) -> list:
+    """The entries of ``results`` ((schedule, result) pairs) whose paired lower bound over ``anchor``,
+    mean - z * SE of the difference on the same items, is above zero: the highest bound first, ties in the
+    order given."""
+    ranked = []
+    for entry in results:
+        if entry[1] is anchor:
+            continue
+        mean, error, _ = paired_difference(entry[1], anchor, metric, sign)
+        if mean - z * error > 0:
+            ranked.append((mean - z * error, len(ranked), entry))
+    return [entry for _, _, entry in sorted(ranked, key=lambda row: (-row[0], row[1]))]
+
+
 def confident_choice(results: list, anchor: EvalResult, metric: str, sign: float, z: float):
-    """The entry of ``results`` (pairs whose second item is an ``EvalResult``) with the highest paired lower
-    bound, mean - z * SE of its difference to ``anchor`` on the same items; the anchor's own bound is 0.
+    """The entry of ``results`` with the highest paired lower bound over ``anchor`` (see :func:`contenders`);
+    the anchor's own entry where no other's bound is above zero.
 
     Why: the highest of many values measured on the same items is mostly the luckiest one (the winner's
     curse), and its lead shrinks or vanishes on unseen items. Asking for a lead of ``z`` standard errors
     over the run's start (``--init`` or the one-shot answer, which the run loop evaluates first) keeps a pick
-    that is only luckier, and still takes one that is clearly better. Ties keep the earliest entry, so an
-    equal candidate never displaces the start.
+    that is only luckier, and still takes one that is clearly better. An equal candidate never displaces the
+    start.
     """
-    def bound(result: EvalResult) -> float:
-        if result is anchor:
-            return 0.0
-        mean, error, _ = paired_difference(result, anchor, metric, sign)
-        return mean - z * error
-
-    return max(results, key=lambda entry: bound(entry[1]))
+    ranked = contenders(results, anchor, metric, sign, z)
+    return ranked[0] if ranked else next(entry for entry in results if entry[1] is anchor)

@@ -76,10 +76,11 @@ class RunContext:
     def load(cls, model_name: str, task_spec: str | list[str], search_size: int = 64, heldout_size: int = 200,
              split_seed: int = 0, cache_path: Path | None = None, search_metric: str | None = None,
              task_aggregate: str = "mean", device: str = "auto", dtype: str = "auto", device_map: str | None = None,
-             **evaluator_options) -> RunContext:
+             confirm_size: int | None = None, **evaluator_options) -> RunContext:
         """``evaluator_options`` go to every :class:`~colasearch.evaluator.Evaluator` of the run; with
         ``speculative_prompts > 0`` results carry the draft acceptance the ``speculative`` objective reads.
-        A list of task specs is one composite task (``task_aggregate``: mean or min).
+        A list of task specs is one composite task (``task_aggregate``: mean or min). ``confirm_size``: items
+        after the held-out ones on which the final choice's lead must hold (default ``search_size``; 0: none).
         ``device``, ``dtype`` and ``device_map`` as :func:`colasearch.devices.resolve_placement` takes them."""
         from colasearch.devices import resolve_placement
         from colasearch.evaluator import Evaluator
@@ -88,6 +89,7 @@ class RunContext:
         from colasearch.tasks.composite import task_spec as single_spec
 
         placement = resolve_placement(device, dtype, device_map)
+        evaluator_options["confirm_size"] = search_size if confirm_size is None else confirm_size
         if not isinstance(task_spec, str):
             task_spec = single_spec(list(task_spec), task_aggregate)
         task = load_task(task_spec)
@@ -198,7 +200,8 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
     except TypeError as error:
         raise SearcherError(f"searcher {searcher_name!r}: {error}") from None
     name = study_name(context.model_name, context.task.name, searcher_name, objective_name, target_speedup, seed,
-                      f"{context.search_size}/{context.heldout_size}/{context.split_seed}",
+                      f"{context.search_size}/{context.heldout_size}/{context.split_seed}"
+                      f"/{context.evaluator_options.get('confirm_size', 0)}",
                       {**options, **(space_options or {}), **metric_option(context),
                        # warm starts steer the search: a resume must start from the same ones
                        **({"init": "+".join(schedule.key for schedule in init)} if init else {})})

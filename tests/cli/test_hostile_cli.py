@@ -72,6 +72,7 @@ def run_argv(assets, out, *extra):
     (["-o", "max_tries=abc"], r"max_tries='abc' must be of type int"),
     (["-o", "nope=1"], r"has no option 'nope'"),
     (["--parallel", "0"], r"--parallel must be at least 1"),
+    (["--confirm-size", "-1"], r"--confirm-size must be at least 0"),
     (["--resume", "--overwrite"], r"exclude each other"),
 ])
 def test_run_flags_are_checked_first(capsys, tmp_path, assets, extra, match):

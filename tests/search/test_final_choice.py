@@ -2,8 +2,6 @@
 
 import random
 
-import pytest
-
 from colasearch.objectives import make_objective
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule

@@ -43,3 +43,16 @@ def test_small_tasks_clamp_the_heldout_split_and_refuse_impossible_sizes():
         split_items(items, 0, 5)
     with pytest.raises(TaskError, match="unknown split"):
         split["train"]
+
+
+def test_the_confirmation_split_comes_after_the_heldout_items_and_never_moves_them():
+    items = [Item(f"item-{index}", index) for index in range(100)]
+    plain, confirming = split_items(items, 10, 20), split_items(items, 10, 20, confirm_size=15)
+    assert ids(plain.search) == ids(confirming.search) and ids(plain.heldout) == ids(confirming.heldout)
+    assert plain.confirm == [] and len(confirming["confirm"]) == 15
+    assert not set(ids(confirming.confirm)) & (set(ids(confirming.search)) | set(ids(confirming.heldout)))
+    # A task with nothing left after the held-out split has no confirmation items; one with a few gets those.
+    assert split_items(items, 10, 90, confirm_size=15).confirm == []
+    assert len(split_items(items, 10, 85, confirm_size=15).confirm) == 5
+    with pytest.raises(TaskError, match="at least 0"):
+        split_items(items, 10, 20, confirm_size=-1)
