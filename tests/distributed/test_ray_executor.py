@@ -85,3 +85,16 @@ def test_local_ray_stays_on_loopback(local_ray):
         return ray.util.get_node_ip_address()
 
     assert ray.get(node_address.remote()) == "127.0.0.1"
+
+
+def test_a_worker_scores_the_split_it_is_asked_for(local_ray):
+    # The run loop's confirmation scores schedules on the confirmation split through the same workers.
+    local = PlantedFactory()()
+    schedule = SearchSpace.for_model(local.model, target_speedup=TARGET).schedule_skipping([(3, "all")])
+    with RayExecutor(PlantedFactory(), workers=1) as executor:
+        executor.submit(schedule, None, "confirm")
+        executor.submit(schedule)
+        results = sorted((result.split, result.quality["acc"]) for _, result in
+                         (executor.next_finished(), executor.next_finished()))
+    assert results == sorted([("confirm", local.evaluate(schedule, "confirm").quality["acc"]),
+                              ("search", local.evaluate(schedule).quality["acc"])])
