@@ -52,7 +52,7 @@ def paired(first: list[float], second: list[float], sign: float, seed: int = 0) 
 
 #: Settings that change what a searcher finds but not the full model or a one-shot baseline: their cells are
 #: shared between runs that differ only in these.
-SEARCH_ONLY_SETTINGS = ("budget", "search_metric", "no_racing", "sub_blocks", "confirm_size")
+SEARCH_ONLY_SETTINGS = ("budget", "search_metric", "no_racing", "sub_blocks", "confirm_size", "one_candidate_bound")
 
 
 def _in_errors(mean: float, error: float) -> str:
@@ -128,6 +128,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--search-metric", default="primary")
     parser.add_argument("--no-racing", action="store_true", help="score every candidate on the whole search split")
+    parser.add_argument("--one-candidate-bound", action="store_true",
+                        help="the final choice asks for a lead of one paired SE, as for a single candidate, instead "
+                             "of the max-T bound over all of them (an ablation: the confirmation is then the only "
+                             "guard against the luckiest of many)")
     parser.add_argument("--sub-blocks", action="store_true",
                         help="searchers may also skip attention or MLP sub-blocks alone (the baselines stay the "
                              "published whole-layer methods)")
@@ -144,7 +148,7 @@ def main() -> None:
     from colasearch.search.session import DEFAULT_SEARCHER, RunContext, search_with
     from colasearch.searchers.base import searcher_class
 
-    racing = RacingPolicy(enabled=not args.no_racing)
+    racing = RacingPolicy(enabled=not args.no_racing, multiplicity=not args.one_candidate_bound)
     names = args.searchers.split(",")
     lines = ["| task | target | schedule | held-out | search | ideal speedup | compute (evals) | candidates | wall s |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -161,6 +165,8 @@ def main() -> None:
     if args.sub_blocks:
         settings["sub_blocks"] = True  # only when set, so cells written before the option still match
     confirm_size = args.search_size if args.confirm_size is None else args.confirm_size
+    if args.one_candidate_bound:
+        settings["one_candidate_bound"] = True
     if confirm_size:
         settings["confirm_size"] = confirm_size  # likewise: cells from before confirmation have none
     cells = ResultCells(args.results, settings)
