@@ -263,7 +263,7 @@ def main() -> None:
                                 f"{_in_errors(mean, error)} | {ratio:.3f} |")
     print(f"\nmodel {args.model}, budget {args.budget} full-split evaluations, search/held-out "
           f"{args.search_size}/{args.heldout_size} items, confirmation {confirm_size} items, seed {args.seed}, "
-          f"search metric {args.search_metric}, "
+          f"search metric {args.search_metric}, bound {'one candidate' if args.one_candidate_bound else 'max-T'}, "
           f"racing {'off' if args.no_racing else 'on'}, sub-blocks {'on' if args.sub_blocks else 'off'}, "
           f"{torch.get_num_threads()} threads\n")
     print("\n".join(lines))
