@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--heldout-size", type=int, default=500)
     parser.add_argument("--confirm-size", type=int,
                         help="items after the held-out ones on which the final choice's lead must hold "
-                             "(default: --search-size, as colasearch run; 0: no confirmation)")
+                             "(default: 4 x --search-size, as colasearch run; 0: no confirmation)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--search-metric", default="primary")
@@ -145,7 +145,7 @@ def main() -> None:
     data = data_dir(parser, args, *(TASKS[name].partition(":")[2] for name in args.tasks.split(",")))
 
     from colasearch.search.racing import RacingPolicy
-    from colasearch.search.session import DEFAULT_SEARCHER, RunContext, search_with
+    from colasearch.search.session import CONFIRM_SIZE_PER_SEARCH_ITEM, DEFAULT_SEARCHER, RunContext, search_with
     from colasearch.searchers.base import searcher_class
 
     racing = RacingPolicy(enabled=not args.no_racing, multiplicity=not args.one_candidate_bound)
@@ -164,7 +164,7 @@ def main() -> None:
                                                      "search_metric", "no_racing")}
     if args.sub_blocks:
         settings["sub_blocks"] = True  # only when set, so cells written before the option still match
-    confirm_size = args.search_size if args.confirm_size is None else args.confirm_size
+    confirm_size = CONFIRM_SIZE_PER_SEARCH_ITEM * args.search_size if args.confirm_size is None else args.confirm_size
     if args.one_candidate_bound:
         settings["one_candidate_bound"] = True
     if confirm_size:

@@ -26,7 +26,8 @@ SearchSizeOption = Annotated[int, typer.Option("--search-size", help="Items in t
 HeldoutSizeOption = Annotated[int, typer.Option("--heldout-size", help="Items in the held-out split.")]
 ConfirmSizeOption = Annotated[Optional[int], typer.Option(
     "--confirm-size", help="Items after the held-out ones on which the final choice's lead over its start must "
-                           "hold before it ships (default: --search-size; 0: no confirmation).")]
+                           "hold before it ships; each confirmed schedule gets as many as a quarter of the budget "
+                           "affords (default: 4 x --search-size; 0: no confirmation).")]
 SplitSeedOption = Annotated[int, typer.Option("--split-seed", help="Seed of the search/held-out split.")]
 SearchMetricOption = Annotated[str, typer.Option("--search-metric", help="Metric the search maximizes on the search split: primary (the task's, default), smooth (multiple choice: the probability on the right choice, less noisy on small splits), dense (multiple choice: text_kl, the KL to the full model at every token of the items, no labels) or a metric name. Reports always use the primary metric.")]
 OptionOption = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Searcher option KEY=VALUE (repeatable).")]

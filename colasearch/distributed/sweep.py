@@ -29,7 +29,7 @@ class SweepConfig(BaseModel):
     seed: int = 0
     search_size: int = Field(default=64, ge=1)
     heldout_size: int = Field(default=200, ge=1)
-    confirm_size: int | None = Field(default=None, ge=0)   # None: as --search-size, like colasearch run
+    confirm_size: int | None = Field(default=None, ge=0)   # None: colasearch run's default (4 x search_size)
     baselines: str = "unified"
     measure: bool = True
     workers_per_cell: int = Field(default=0, ge=0)

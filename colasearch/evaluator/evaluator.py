@@ -24,7 +24,7 @@ from colasearch.results import EvalResult
 from colasearch.runtime import scheduled
 from colasearch.schedule import Schedule
 from colasearch.tasks.base import ModelTask, PackedSequence, ScoringTask, SequenceScores, Task
-from colasearch.tasks.splits import ALL_SPLITS, split_items
+from colasearch.tasks.splits import ALL_SPLITS, SPLITS, split_items
 
 DEFAULT_BATCH_TOKENS = 2048
 # One schedule may fill at most this share of the prefix cache, so a few lineages fit at once.
@@ -73,7 +73,11 @@ class Evaluator:
         self.force = force
         task.bind(tokenizer)
         self.splits = split_items(task.items(), search_size, heldout_size, seed, confirm_size)
-        self.levels = {split: fidelity_levels(len(self.splits[split])) for split in ALL_SPLITS}
+        self.levels = {split: fidelity_levels(len(self.splits[split])) for split in SPLITS}
+        # The confirmation scores a few schedules once, on as many items as the budget left affords: any
+        # multiple of the smallest level, so that little of it goes unused.
+        confirm = len(self.splits.confirm)
+        self.levels["confirm"] = (*range(FIDELITY_MIN_ITEMS, confirm, FIDELITY_MIN_ITEMS), confirm) if confirm else (0,)
         # KL to the full model at every scored token: a dense signal for any scoring task (MoDES, FinerCut,
         # EvoPress search on it), at the price of one extra head pass per scored position.
         self.with_reference = isinstance(task, ScoringTask) and (task.needs_reference or dense_kl or context_kl)

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from colasearch.priors import Prior, compute_prior
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.search.confirmation import CONFIRM_ATTRIBUTE, Confirmation, confirm, confirmation_slots
+from colasearch.search.confirmation import (CONFIRM_ATTRIBUTE, Confirmation, confirm, confirmation_plan,
+                                            confirmation_reserve)
 from colasearch.search.executor import Executor
 from colasearch.search.racing import (RacingPolicy, clearly_worse, contenders, paired_differences, paired_estimate,
                                       racing_metric)
@@ -60,7 +61,7 @@ class SearchOutcome:
     highest: Schedule | None = None  # the highest full-split value, where the confident choice differs
     choice_z: float | None = None    # the lead, in paired standard errors, the final choice asked for
     confirmations: list[Confirmation] = field(default_factory=list)  # the contenders' leads on confirmation items
-    confirm_items: int = 0           # the confirmation split's size (0: the choice was not confirmed)
+    confirm_items: int = 0           # confirmation items each confirmed schedule was scored on (0: none was)
 
     @property
     def stopped_early(self) -> int:
@@ -149,7 +150,7 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
     item_budget = budget * outcome.items_per_evaluation
     confirming = metric is not None and racing.choice_z > 0
     confirm_items = len(getattr(getattr(evaluator, "splits", None), "confirm", None) or ()) if confirming else 0
-    slots = confirmation_slots(item_budget, confirm_items, racing.confirm)
+    reserve = confirmation_reserve(item_budget, confirm_items) if racing.confirm > 0 else 0
     contenders_seen = [-1, 0]   # full-split results when last counted, and contenders among them
     stored = {(schedule.key, _items_of(result, full_items)): result
               for schedule, result in (store.records() if store is not None else [])}
@@ -180,15 +181,14 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         return raced_levels[level] if raced_levels else None
 
     def search_limit() -> int:
-        """The item budget left to the search: all of it, less what confirming today's contenders would cost
-        (so a search whose start no candidate beats spends the whole budget on searching)."""
-        if not slots:
+        """The item budget left to the search: all of it, less the confirmation's reserve once there is a
+        contender to confirm (so a search whose start no candidate beats spends the whole budget searching)."""
+        if not reserve:
             return item_budget
         full = sum(1 for _, result in outcome.records if not result.extra.get("estimated"))
         if full != contenders_seen[0]:
             contenders_seen[:] = [full, len(_ranked_choice(outcome, objective, metric, sign, racing)[2])]
-        wanted = min(slots, contenders_seen[1])
-        return item_budget - (wanted + 1) * confirm_items if wanted else item_budget
+        return item_budget - reserve if contenders_seen[1] else item_budget
 
     def request(race: _Race) -> None:
         items = level_items(race.level)
@@ -310,9 +310,11 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         if confirming:
             highest = outcome.best
             anchor, ranked = _choose_confidently(outcome, objective, metric, sign, racing)
-            if slots and ranked:
-                _confirm_choice(outcome, anchor, ranked[:slots], objective, metric, sign, executor, store, spend,
-                                finished, confirm_items)
+            count, items = confirmation_plan(item_budget - outcome.items_spent, min(racing.confirm, len(ranked)),
+                                             confirm_items) if reserve else (0, 0)
+            if count:
+                _confirm_choice(outcome, anchor, ranked[:count], objective, metric, sign, executor, store, spend,
+                                finished, items)
             if highest is not None and outcome.best is not None:
                 outcome.highest = highest if highest.key != outcome.best.key else None
     finally:
@@ -373,7 +375,7 @@ def _confirm_choice(outcome: SearchOutcome, anchor: tuple, ranked: list, objecti
             spend(confirm_items)
         elif schedule.key not in missing:
             missing.append(schedule.key)
-            executor.submit(schedule, None, "confirm")
+            executor.submit(schedule, confirm_items, "confirm")
     while missing:
         schedule, result = executor.next_finished()
         if result.split != "confirm":   # a search evaluation still in flight when the search stopped

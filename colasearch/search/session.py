@@ -18,6 +18,9 @@ from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher,
 
 DEFAULT_SEARCHER = "evolution"
 DEFAULT_BUDGET = 100
+#: The confirmation split holds up to this many items per search item; a confirmation uses as many of them as
+#: the budget it has left affords (``colasearch.search.confirmation``).
+CONFIRM_SIZE_PER_SEARCH_ITEM = 4
 DEFAULT_TARGET = 1.25
 # Search metrics that compare a schedule with the full model token by token: the evaluator computes the
 # full model's reference for them.
@@ -80,7 +83,7 @@ class RunContext:
         """``evaluator_options`` go to every :class:`~colasearch.evaluator.Evaluator` of the run; with
         ``speculative_prompts > 0`` results carry the draft acceptance the ``speculative`` objective reads.
         A list of task specs is one composite task (``task_aggregate``: mean or min). ``confirm_size``: items
-        after the held-out ones on which the final choice's lead must hold (default ``search_size``; 0: none).
+        after the held-out ones on which the final choice's lead must hold (default 4 x ``search_size``; 0: none).
         ``device``, ``dtype`` and ``device_map`` as :func:`colasearch.devices.resolve_placement` takes them."""
         from colasearch.devices import resolve_placement
         from colasearch.evaluator import Evaluator
@@ -89,7 +92,8 @@ class RunContext:
         from colasearch.tasks.composite import task_spec as single_spec
 
         placement = resolve_placement(device, dtype, device_map)
-        evaluator_options["confirm_size"] = search_size if confirm_size is None else confirm_size
+        evaluator_options["confirm_size"] = CONFIRM_SIZE_PER_SEARCH_ITEM * search_size if confirm_size is None \
+            else confirm_size
         if not isinstance(task_spec, str):
             task_spec = single_spec(list(task_spec), task_aggregate)
         task = load_task(task_spec)

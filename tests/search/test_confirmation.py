@@ -5,7 +5,7 @@ import random
 from colasearch.objectives import make_objective
 from colasearch.results import EvalResult
 from colasearch.search import InProcessExecutor, run_search
-from colasearch.search.confirmation import CONFIRM_ATTRIBUTE, confirmation_slots
+from colasearch.search.confirmation import CONFIRM_ATTRIBUTE, confirmation_plan, confirmation_reserve
 from colasearch.search.storage import RunStore
 from colasearch.search.testing import PerItemPlantedEvaluator
 from colasearch.searchers.base import SearchSpace
@@ -33,7 +33,7 @@ class ConfirmingEvaluator(PerItemPlantedEvaluator):
         result = super().evaluate(schedule, "search", items)
         if split == "confirm":
             quality = self.quality(schedule)
-            values = [float(quality >= difficulty) for difficulty in self.confirm_difficulties]
+            values = [float(quality >= difficulty) for difficulty in self.confirm_difficulties[:items]]
         else:
             values = result.extra["per_item"]["acc"]
         if schedule is not None and schedule.key in self.lucky:
@@ -84,11 +84,15 @@ def test_without_a_contender_nothing_is_confirmed_and_the_search_keeps_the_whole
     assert "confirm" not in evaluator.calls and outcome.confirmations == [] and outcome.highest is None
 
 
-def test_the_budget_held_back_is_what_confirming_the_contenders_costs_at_most_a_quarter():
-    assert confirmation_slots(30 * 256, 256, 3) == 3          # four evaluations of 30
-    assert confirmation_slots(4 * 256, 256, 3) == 0           # one evaluation of four: nothing left to confirm
-    assert confirmation_slots(8 * 256, 256, 3) == 1
-    assert confirmation_slots(30 * 256, 0, 3) == confirmation_slots(30 * 256, 256, 0) == 0
+def test_a_quarter_of_the_budget_is_held_back_and_shared_evenly_by_the_start_and_the_contenders():
+    assert confirmation_reserve(30 * 256, 1024) == 1920
+    assert confirmation_reserve(30 * 256, 8) == confirmation_reserve(100, 1024) == 0  # too few items to be worth it
+    # One contender gets half of what is left, on as many items as that pays for (a multiple of 16) ...
+    assert confirmation_plan(1920, 1, 1024) == (1, 960) and confirmation_plan(960, 1, 512) == (1, 480)
+    # ... three get a quarter each, and a split smaller than the share is used whole.
+    assert confirmation_plan(960, 3, 512) == (3, 240) and confirmation_plan(1920, 1, 744) == (1, 744)
+    # Where the share falls below the smallest level, fewer contenders are confirmed, then none.
+    assert confirmation_plan(40, 3, 512) == (1, 16) and confirmation_plan(20, 3, 512) == (0, 0)
 
 
 def test_a_resumed_run_reads_the_confirmation_back_instead_of_scoring_it_again(tiny8, tmp_path):
