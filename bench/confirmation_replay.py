@@ -1,0 +1,78 @@
+"""How a run's confirmation would have decided on more confirmation items.
+
+Reads a ``bench/searchers.py --results`` file, takes the searcher's cell (its contenders, as the run's
+confirmation table lists them) and the baseline's schedule (the run's start), and scores both on the first
+``--confirm-size`` confirmation items: the items after the held-out ones in the split's hash order, whose
+first ones are those the run confirmed on. Prints the paired lead on nested prefixes of those items, with
+its standard error, so that one sees how far a confirmation on few items moves as the items grow.
+
+    python bench/confirmation_replay.py --data ../shared/data --task hellaswag --results hella.jsonl \\
+        --search-size 128 --heldout-size 500 --confirm-size 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+import torch
+from benchdata import add_data_option, data_dir
+
+TASKS = {"arc_easy": "arc_easy.jsonl", "piqa": "piqa.jsonl", "hellaswag": "hellaswag.jsonl"}
+
+
+def parse_chain(chain: str):
+    """A schedule from its chain as reports print it: ``3`` a whole layer, ``3a`` attention only, ``3m`` the MLP."""
+    from colasearch.schedule import Schedule
+
+    runs = {"a": "attn", "m": "mlp"}
+    return Schedule.from_layers([{"layer": int(token.rstrip("am")), "run": runs.get(token[-1], "all")}
+                                 for token in chain.split()])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_option(parser)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--task", default="hellaswag", choices=sorted(TASKS))
+    parser.add_argument("--results", required=True, help="the bench/searchers.py results file of the run")
+    parser.add_argument("--target", type=float, default=1.25)
+    parser.add_argument("--searcher", default="evolution")
+    parser.add_argument("--baseline", default="greedy", help="the run's start: the baseline whose schedule it was")
+    parser.add_argument("--search-size", type=int, default=128)
+    parser.add_argument("--heldout-size", type=int, default=500)
+    parser.add_argument("--confirm-size", type=int, default=512)
+    parser.add_argument("--step", type=int, default=128, help="report the lead every this many items")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    data = data_dir(parser, args, TASKS[args.task])
+
+    from colasearch.search.session import RunContext
+
+    with open(args.results, encoding="utf-8") as handle:
+        cells = [json.loads(line) for line in handle if line.strip()]
+    start = next(cell for cell in cells if cell["name"] == args.baseline and cell["target"] == args.target)
+    searched = [cell for cell in cells if cell["name"] == args.searcher and cell["target"] == args.target
+                and cell.get("confirmation")]
+    if not searched:
+        parser.error(f"{args.results} has no {args.searcher} cell at {args.target:g}x with a confirmation")
+    context = RunContext.load(args.model, f"jsonl:{data / TASKS[args.task]}", args.search_size, args.heldout_size, 0,
+                              confirm_size=args.confirm_size)
+    evaluator, metric = context.evaluator, context.metric
+    base = evaluator.evaluate(parse_chain(start["chain"]), "confirm").extra["per_item"][metric]
+    print("| contender | confirmation items | lead over the start ± SE |\n|---|---|---|")
+    for check in searched[-1]["confirmation"]:
+        values = evaluator.evaluate(parse_chain(check["schedule"]), "confirm").extra["per_item"][metric]
+        for count in sorted({*range(args.step, len(values), args.step), len(values)}):
+            differences = [mine - theirs for mine, theirs in zip(values[:count], base[:count])]
+            mean = sum(differences) / count
+            error = math.sqrt(sum((value - mean) ** 2 for value in differences) / (count - 1) / count)
+            print(f"| {check['schedule']} | {count} | {mean:+.4f} ± {error:.4f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
