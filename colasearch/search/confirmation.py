@@ -8,9 +8,9 @@ reason to. So the few candidates that clear the bound are scored again, with the
 split (items after the held-out ones in the split's hash order, never seen by the search nor by the report),
 and one ships only where it still leads there. A quarter of the budget is held back for it once there is a
 contender, and it is split evenly among the start and the contenders, as many confirmation items each as it
-affords: on 128 items, HellaSwag's one contender (+2.0 SE on the 500 held-out items) came out 4.7 points
-behind, so the fewer the schedules to confirm, the more items each gets. A task with no items to spare keeps
-the bound's choice as it is.
+affords: few items decide little (HellaSwag's one contender at 1.25x read −4.7 points on 128 confirmation
+items and −1.0 on 512), so the fewer the schedules to confirm, the more items each gets. A task with no items
+to spare keeps the bound's choice as it is.
 """
 
 from __future__ import annotations
