@@ -361,21 +361,21 @@ def _ship(outcome: SearchOutcome, schedule: Schedule, result: EvalResult, object
 
 
 def _confirm_choice(outcome: SearchOutcome, anchor: tuple, ranked: list, objective, metric: str, sign: float,
-                    executor: Executor, store, spend, finished, confirm_items: int) -> None:
-    """Score the anchor and the ``ranked`` contenders on the confirmation split (read back from the study where a
-    resumed run has them), and ship the contender whose lead holds there, else the anchor."""
+                    executor: Executor, store, spend, finished, items: int) -> None:
+    """Score the anchor and the ``ranked`` contenders on the first ``items`` confirmation items (read back from the
+    study where a resumed run has them), and ship the contender whose lead holds there, else the anchor."""
     saved = dict((store.attribute(CONFIRM_ATTRIBUTE) if store is not None else None) or {})
     on_confirm: dict[str, EvalResult] = {}
     missing = []
     for schedule, _ in [anchor, *ranked]:
         known = saved.get(schedule.key)
-        if known is not None and known.get("extra", {}).get("items") == confirm_items:
+        if known is not None and known.get("extra", {}).get("items") == items:
             on_confirm[schedule.key] = EvalResult.from_dict(known)
             outcome.reused += 1
-            spend(confirm_items)
+            spend(items)
         elif schedule.key not in missing:
             missing.append(schedule.key)
-            executor.submit(schedule, confirm_items, "confirm")
+            executor.submit(schedule, items, "confirm")
     while missing:
         schedule, result = executor.next_finished()
         if result.split != "confirm":   # a search evaluation still in flight when the search stopped
@@ -384,12 +384,12 @@ def _confirm_choice(outcome: SearchOutcome, anchor: tuple, ranked: list, objecti
         on_confirm[schedule.key] = result
         missing.remove(schedule.key)
         outcome.computed += 1
-        spend(confirm_items)
+        spend(items)
         if store is not None:   # kept with the study, not as a trial: trials are search-split results only
             saved[schedule.key] = result.to_dict()
             store.set_attribute(CONFIRM_ATTRIBUTE, saved)
     checks, chosen = confirm(ranked, on_confirm, on_confirm[anchor[0].key], metric, sign)
-    outcome.confirmations, outcome.confirm_items = checks, confirm_items
+    outcome.confirmations, outcome.confirm_items = checks, items
     _ship(outcome, *(chosen or anchor), objective)
 
 
