@@ -121,6 +121,7 @@ def run(
         DEFAULT_BUDGET, Candidate, RunContext, check_run_options, default_out, deployable, open_executor, parse_options,
         ray_workers, search_with,
     )
+    from colasearch.search.confirmation import unconfirmed_reason
     from colasearch.searchers.base import SearcherError, searcher_class
     from colasearch.tasks import DEFAULT_TASK
 
@@ -248,6 +249,11 @@ def run(
         console.print(f"confirmation on {outcome.confirm_items} unused items: {check['schedule']} leads the start by "
                       f"{check['lead']:+.4f} ± {check['standard_error']:.4f}"
                       f" ({'holds' if check['holds'] else 'does not hold'})")
+    unconfirmed = unconfirmed_reason(getattr(outcome, "start", None), found.schedule, confirmations,
+                                     len(context.evaluator.splits.confirm))
+    if unconfirmed:
+        console.print(f"the choice's lead over the run's start was not confirmed on unused items ({unconfirmed}); "
+                      "it rests on the search split's bound alone")
     if highest is not None:
         console.print(f"chose {found.schedule.chain}, not the highest search value ({highest.chain}): its lead over "
                       f"the run's start was within {getattr(outcome, 'choice_z', None) or 1.0:.1f} paired standard "

@@ -78,3 +78,14 @@ def confirm(entries: list, on_confirm: dict[str, EvalResult], start_confirm: Eva
         if mean > best:
             chosen, best = (schedule, result), mean
     return checks, chosen
+
+
+def unconfirmed_reason(start, shipped, confirmations: list, confirm_items: int) -> str | None:
+    """Why a schedule other than the run's start ships without a confirmation, or ``None`` where it needs none
+    (the start ships, a baseline has no start) or had one. Worth saying: on multiple choice most leads of this
+    kind did not hold on fresh items (BENCHMARKS.md, "Confirmation on unused items")."""
+    if confirmations or start is None or shipped is None or shipped.key == start.key:
+        return None
+    if not confirm_items:
+        return "the task has no items left after the held-out split"
+    return "the budget left paid for too few confirmation items"

@@ -5,7 +5,8 @@ import random
 from colasearch.objectives import make_objective
 from colasearch.results import EvalResult
 from colasearch.search import InProcessExecutor, run_search
-from colasearch.search.confirmation import CONFIRM_ATTRIBUTE, confirmation_plan, confirmation_reserve
+from colasearch.search.confirmation import (CONFIRM_ATTRIBUTE, confirmation_plan, confirmation_reserve,
+                                            unconfirmed_reason)
 from colasearch.search.storage import RunStore
 from colasearch.search.testing import PerItemPlantedEvaluator
 from colasearch.searchers.base import SearchSpace
@@ -123,3 +124,18 @@ def test_the_in_process_executor_runs_each_split_on_its_own(tiny8):
     assert sorted((schedule.key, result.split) for schedule, result in finished) == sorted(
         [(start.key, "confirm"), (other.key, "search"), (other.key, "confirm")])
     assert executor.pending() == 0
+
+
+def test_a_choice_shipped_without_a_confirmation_says_why(tiny8):
+    # No items after the held-out split: the bound's choice ships as it is, and the run must say it is unconfirmed.
+    outcome, evaluator, space = _run(tiny8, [LUCKY], lucky=[LUCKY], confirm_items=0)
+    lucky = space.schedule_skipping(LUCKY)
+    assert "confirm" not in evaluator.calls and outcome.best.key == lucky.key
+    assert unconfirmed_reason(outcome.start, outcome.best, outcome.confirmations, 0) == \
+        "the task has no items left after the held-out split"
+    assert "budget" in unconfirmed_reason(outcome.start, outcome.best, [], 64)
+    # The start shipping, a confirmed choice, or a baseline (no start) need no word.
+    assert unconfirmed_reason(outcome.start, outcome.start, [], 0) is None
+    confirmed, _, _ = _run(tiny8, [LUCKY, BETTER], lucky=[LUCKY])
+    assert unconfirmed_reason(confirmed.start, confirmed.best, confirmed.confirmations, 16) is None
+    assert unconfirmed_reason(None, lucky, [], 0) is None
