@@ -87,5 +87,6 @@ def unconfirmed_reason(start, shipped, confirmations: list, confirm_items: int) 
     if confirmations or start is None or shipped is None or shipped.key == start.key:
         return None
     if not confirm_items:
-        return "the task has no items left after the held-out split"
-    return "the budget left paid for too few confirmation items"
+        return "there is no confirmation split: --confirm-size 0, or no items left after the held-out split"
+    # Racing's per-item values are what a confirmation compares; a speculative objective has none.
+    return "the budget left paid for too few confirmation items, or the results have no per-item values"

@@ -132,7 +132,7 @@ def test_a_choice_shipped_without_a_confirmation_says_why(tiny8):
     lucky = space.schedule_skipping(LUCKY)
     assert "confirm" not in evaluator.calls and outcome.best.key == lucky.key
     assert unconfirmed_reason(outcome.start, outcome.best, outcome.confirmations, 0) == \
-        "the task has no items left after the held-out split"
+        "there is no confirmation split: --confirm-size 0, or no items left after the held-out split"
     assert "budget" in unconfirmed_reason(outcome.start, outcome.best, [], 64)
     # The start shipping, a confirmed choice, or a baseline (no start) need no word.
     assert unconfirmed_reason(outcome.start, outcome.start, [], 0) is None
