@@ -4,7 +4,11 @@ Reads a ``bench/searchers.py --results`` file, takes the searcher's cell (its co
 confirmation table lists them) and the baseline's schedule (the run's start), and scores both on the first
 ``--confirm-size`` confirmation items: the items after the held-out ones in the split's hash order, whose
 first ones are those the run confirmed on. Prints the paired lead on nested prefixes of those items, with
-its standard error, so that one sees how far a confirmation on few items moves as the items grow.
+its standard error, so that one sees how far a confirmation on few items moves as the items grow. The lead
+and its error are the run loop's own (``racing.paired_difference``): oriented by the metric's direction, with
+the pseudo-disagreements it adds where both schedules score every item 0 or 1. ``--metric`` replays another
+of the task's metrics than its primary one (e.g. the accuracy of a run that searched and confirmed on a dense
+metric).
 
     python bench/confirmation_replay.py --data ../shared/data --task hellaswag --results hella.jsonl \\
         --search-size 128 --heldout-size 500 --confirm-size 512
@@ -13,8 +17,8 @@ its standard error, so that one sees how far a confirmation on few items moves a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import math
 import os
 
 import torch
@@ -45,12 +49,15 @@ def main() -> None:
     parser.add_argument("--heldout-size", type=int, default=500)
     parser.add_argument("--confirm-size", type=int, default=512)
     parser.add_argument("--step", type=int, default=128, help="report the lead every this many items")
+    parser.add_argument("--metric", default=None,
+                        help="the metric to replay, as --search-metric takes it (default: the task's primary one)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
     data = data_dir(parser, args, TASKS[args.task])
 
+    from colasearch.search.racing import paired_difference
     from colasearch.search.session import RunContext
 
     with open(args.results, encoding="utf-8") as handle:
@@ -61,17 +68,23 @@ def main() -> None:
     if not searched:
         parser.error(f"{args.results} has no {args.searcher} cell at {args.target:g}x with a confirmation")
     context = RunContext.load(args.model, f"jsonl:{data / TASKS[args.task]}", args.search_size, args.heldout_size, 0,
-                              confirm_size=args.confirm_size)
-    evaluator, metric = context.evaluator, context.metric
-    base = evaluator.evaluate(parse_chain(start["chain"]), "confirm").extra["per_item"][metric]
-    print("| contender | confirmation items | lead over the start ± SE |\n|---|---|---|")
+                              search_metric=args.metric, confirm_size=args.confirm_size)
+    evaluator, metric = context.evaluator, context.search_metric  # --metric resolved; primary when unset
+    sign = 1.0 if context.task.metric_directions[metric] == "maximize" else -1.0
+    base = evaluator.evaluate(parse_chain(start["chain"]), "confirm")
+    print(f"| contender | confirmation items | lead over the start in {metric} ± SE |\n|---|---|---|")
     for check in searched[-1]["confirmation"]:
-        values = evaluator.evaluate(parse_chain(check["schedule"]), "confirm").extra["per_item"][metric]
-        for count in sorted({*range(args.step, len(values), args.step), len(values)}):
-            differences = [mine - theirs for mine, theirs in zip(values[:count], base[:count])]
-            mean = sum(differences) / count
-            error = math.sqrt(sum((value - mean) ** 2 for value in differences) / (count - 1) / count)
+        result = evaluator.evaluate(parse_chain(check["schedule"]), "confirm")
+        items = len(result.extra["per_item"][metric])
+        for count in sorted({*range(args.step, items, args.step), items}):
+            mean, error, _ = paired_difference(first_items(result, metric, count), base, metric, sign)
             print(f"| {check['schedule']} | {count} | {mean:+.4f} ± {error:.4f} |", flush=True)
+
+
+def first_items(result, metric: str, count: int):
+    """``result`` as if it had been scored on its first ``count`` items only (the start's are cut to match)."""
+    per_item = {metric: result.extra["per_item"][metric][:count]}
+    return dataclasses.replace(result, extra={**result.extra, "per_item": per_item})
 
 
 if __name__ == "__main__":
