@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -16,11 +13,8 @@ ITEMS = 24  # bfloat16 matmuls are emulated on CPUs without AVX512-BF16: keep CI
 
 
 @pytest.mark.integration
-def test_bfloat16_arc_easy_agrees_with_float32(smollm):
-    data = os.environ.get("COLASEARCH_DATA")
-    if not data:
-        pytest.skip("COLASEARCH_DATA is not set: no ARC-Easy file to score")
-    task_spec = f"jsonl:{Path(data) / 'arc_easy.jsonl'}"
+def test_bfloat16_arc_easy_agrees_with_float32(smollm, shared_data):
+    task_spec = f"jsonl:{shared_data / 'arc_easy.jsonl'}"
     half, tokenizer = load_model("smollm2-135m", dtype="bfloat16", device="cpu")
     assert next(half.parameters()).dtype == torch.bfloat16
     qualities = [Evaluator(model, tokenizer, load_task(task_spec), search_size=1, heldout_size=ITEMS)
