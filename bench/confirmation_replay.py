@@ -23,17 +23,9 @@ import os
 
 import torch
 from benchdata import add_data_option, data_dir
+from paired_heldout import parse_chain
 
 TASKS = {"arc_easy": "arc_easy.jsonl", "piqa": "piqa.jsonl", "hellaswag": "hellaswag.jsonl"}
-
-
-def parse_chain(chain: str):
-    """A schedule from its chain as reports print it: ``3`` a whole layer, ``3a`` attention only, ``3m`` the MLP."""
-    from colasearch.schedule import Schedule
-
-    runs = {"a": "attn", "m": "mlp"}
-    return Schedule.from_layers([{"layer": int(token.rstrip("am")), "run": runs.get(token[-1], "all")}
-                                 for token in chain.split()])
 
 
 def main() -> None:
