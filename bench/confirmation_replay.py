@@ -24,8 +24,10 @@ import os
 import torch
 from benchdata import add_data_option, data_dir
 from paired_heldout import parse_chain
+from searchers import TASKS as SEARCHER_TASKS
 
-TASKS = {"arc_easy": "arc_easy.jsonl", "piqa": "piqa.jsonl", "hellaswag": "hellaswag.jsonl"}
+#: The multiple-choice tasks of bench/searchers.py, whose recorded confirmations this replays.
+TASKS = {name: spec for name, spec in SEARCHER_TASKS.items() if spec.startswith("jsonl:")}
 
 
 def main() -> None:
@@ -47,7 +49,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
-    data = data_dir(parser, args, TASKS[args.task])
+    kind, name = TASKS[args.task].split(":", 1)
+    data = data_dir(parser, args, name)
 
     from colasearch.search.racing import paired_difference
     from colasearch.search.session import RunContext
@@ -59,10 +62,10 @@ def main() -> None:
                 and cell.get("confirmation")]
     if not searched:
         parser.error(f"{args.results} has no {args.searcher} cell at {args.target:g}x with a confirmation")
-    context = RunContext.load(args.model, f"jsonl:{data / TASKS[args.task]}", args.search_size, args.heldout_size, 0,
+    context = RunContext.load(args.model, f"{kind}:{data / name}", args.search_size, args.heldout_size, 0,
                               search_metric=args.metric, confirm_size=args.confirm_size)
     evaluator, metric = context.evaluator, context.search_metric  # --metric resolved; primary when unset
-    sign = 1.0 if context.task.metric_directions[metric] == "maximize" else -1.0
+    sign = context.task.metric_sign(metric)
     base = evaluator.evaluate(parse_chain(start["chain"]), "confirm")
     print(f"| contender | confirmation items | lead over the start in {metric} ± SE |\n|---|---|---|")
     for check in searched[-1]["confirmation"]:

@@ -57,7 +57,7 @@ def main() -> None:
     context = RunContext.load(args.model, f"{kind}:{data / name}", args.search_size, args.heldout_size, 0,
                               confirm_size=0)
     metric = context.metric
-    sign = 1.0 if context.task.metric_directions[metric] == "maximize" else -1.0
+    sign = context.task.metric_sign(metric)
     values = []
     for chain in (args.first, args.second):
         result = context.evaluator.evaluate(parse_chain(chain), "heldout")

@@ -135,6 +135,10 @@ def main() -> None:
     parser.add_argument("--sub-blocks", action="store_true",
                         help="searchers may also skip attention or MLP sub-blocks alone (the baselines stay the "
                              "published whole-layer methods)")
+    parser.add_argument("--prefix-cache-mb", type=int,
+                        help="bound of the prefix cache that this benchmark's evaluators share (default: a quarter of the "
+                             "free memory; set it when several benchmarks share a machine, since each takes its quarter "
+                             "of what is free when it starts). Results are bit-identical whatever the bound")
     parser.add_argument("--results", help="JSON-lines file of finished cells: appended to, and read back on a rerun")
     parser.add_argument("--score-highest", action="store_true",
                         help="where the final choice kept another schedule than the highest search value, score that "
@@ -171,6 +175,7 @@ def main() -> None:
         settings["confirm_size"] = confirm_size  # likewise: cells from before confirmation have none
     cells = ResultCells(args.results, settings)
     contexts: dict[str, RunContext] = {}
+    cache_option = {} if args.prefix_cache_mb is None else {"prefix_cache_mb": args.prefix_cache_mb}
 
     def loaded(task_name: str) -> RunContext:
         """The task's model and evaluator, loaded only when a cell has to be computed."""
@@ -178,7 +183,7 @@ def main() -> None:
             kind, _, file = TASKS[task_name].partition(":")
             contexts[task_name] = RunContext.load(args.model, f"{kind}:{data / file}", args.search_size,
                                                   args.heldout_size, 0, search_metric=args.search_metric,
-                                                  confirm_size=confirm_size)
+                                                  confirm_size=confirm_size, **cache_option)
         return contexts[task_name]
 
     for task_name in args.tasks.split(","):
@@ -187,7 +192,7 @@ def main() -> None:
             context = loaded(task_name)
             evaluator, metric = context.evaluator, context.metric
             full = cells.put(task_name, None, "full model", shared=True, metric=metric,
-                             sign=1.0 if context.task.metric_directions[metric] == "maximize" else -1.0,
+                             sign=context.task.metric_sign(metric),
                              heldout=evaluator.evaluate(None, "heldout").quality[metric],
                              search=evaluator.evaluate(None, "search").quality[metric])
         metric, sign = full["metric"], full["sign"]

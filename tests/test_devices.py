@@ -82,6 +82,9 @@ def test_prefix_cache_is_sized_against_the_device_memory(monkeypatch, tiny_llama
     assert devices.default_cache_bytes(tiny_llama) == devices.CACHE_MIN_BYTES
     monkeypatch.setattr(devices, "free_memory_bytes", lambda device: 2**40)
     assert devices.default_cache_bytes(tiny_llama) == devices.CACHE_MAX_BYTES
+    from colasearch.evaluator import prefix_cache
+
+    monkeypatch.setattr(prefix_cache, "_PROCESS_BUDGETS", {})  # no earlier test's evaluator shares its budget
     evaluator = Evaluator(tiny_llama, CharTokenizer(), load_task("builtin:capitals"), search_size=2, heldout_size=2)
     assert evaluator.prefix_cache.max_bytes == devices.CACHE_MAX_BYTES
     monkeypatch.undo()  # the real function reads this machine's available RAM

@@ -14,8 +14,9 @@ DeviceMapOption = Annotated[Optional[str], typer.Option(
     "--device-map", help="Split one model over this node's GPUs with accelerate (auto, balanced, sequential); "
                          "for models larger than one GPU.")]
 PrefixCacheOption = Annotated[Optional[int], typer.Option(
-    "--prefix-cache-mb", help="Bound of the evaluator's cache of hidden states, in MiB (default: a quarter of the "
-                              "free memory of the model's device, 256 MiB to 32 GiB).")]
+    "--prefix-cache-mb", help="Bound of the evaluators' cache of hidden states, in MiB, shared by all the "
+                              "evaluators of the command (default: a quarter of the free memory of the model's "
+                              "device, 256 MiB to 32 GiB).")]
 
 
 def placement(device: str, dtype: str, device_map: str | None = None):

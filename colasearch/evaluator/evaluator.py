@@ -13,10 +13,10 @@ from time import perf_counter
 import torch
 
 from colasearch.cost import CostModel
-from colasearch.devices import default_cache_bytes
+from colasearch.devices import default_cache_bytes, model_device
 from colasearch.errors import TaskError
 from colasearch.evaluator.forward import ChainRunner, PackedBatch, fast_path_supported
-from colasearch.evaluator.prefix_cache import PrefixCache, entry_key
+from colasearch.evaluator.prefix_cache import PrefixCache, entry_key, process_budget
 from colasearch.evaluator.reference import reference_scores
 from colasearch.evaluator.result_cache import ResultCache
 from colasearch.fingerprint import fingerprint
@@ -105,7 +105,10 @@ class Evaluator:
         self._expert_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self.results = ResultCache(cache_path)
         # Sized against the model's device: 512 MB fixed gave 295 evictions in 30 evaluations of a 2048-wide model.
-        self.prefix_cache = PrefixCache(default_cache_bytes(model) if prefix_cache_mb is None else prefix_cache_mb * 2**20)
+        # One bound for all the evaluators of this process on the device (colasearch.evaluator.prefix_cache).
+        self.prefix_cache = PrefixCache(budget=process_budget(
+            str(model_device(model)), None if prefix_cache_mb is None else prefix_cache_mb * 2**20,
+            lambda: default_cache_bytes(model)))
         self.batch_tokens = batch_tokens
         self.fast = isinstance(task, ScoringTask) and fast_path_supported(model)
         self.runner = ChainRunner(model) if self.fast else None

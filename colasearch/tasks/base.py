@@ -96,6 +96,10 @@ class Task(ABC):
     def bind(self, tokenizer) -> None:
         """Prepare items that depend on the tokenizer (text windows); most tasks need nothing."""
 
+    def metric_sign(self, metric: str) -> float:
+        """+1 for a metric to maximize, -1 for one to minimize: a difference times it is positive when better."""
+        return 1.0 if self.metric_directions[metric] == "maximize" else -1.0
+
     def config_key(self) -> str:
         """Identifies the task's data and options for the result cache."""
         payload = json.dumps(self.describe(), sort_keys=True, default=str)

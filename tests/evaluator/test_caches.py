@@ -1,8 +1,11 @@
+import gc
 import json
 
+import pytest
 import torch
 
-from colasearch.evaluator import Evaluator, PrefixCache
+from colasearch.evaluator import Evaluator, PrefixCache, prefix_cache
+from colasearch.evaluator.prefix_cache import CacheBudget
 from colasearch.schedule import Schedule
 from colasearch.tasks import load_task
 from colasearch.tasks.char_tokenizer import CharTokenizer
@@ -38,6 +41,51 @@ def test_prefix_cache_is_bounded_and_evicts_least_recently_used():
     length, found = cache.longest(("search", 0), tuple((layer, "all") for layer in range(6)))
     assert length == 4 and found is state
     assert cache.longest(("heldout", 0), ((0, "all"), (1, "all"))) == (0, None)  # batches never mix
+
+
+def test_caches_sharing_a_budget_hold_at_most_its_bound_together():
+    budget = CacheBudget(3 * 400)
+    older, newer = PrefixCache(budget=budget), PrefixCache(budget=budget)
+    state = torch.zeros(100)  # 400 bytes
+    for length in range(1, 4):
+        older.put(("search", 0), tuple((layer, "all") for layer in range(length)), state)
+    assert budget.used == 1200 and len(older) == 3
+    newer.put(("search", 0), ((7, "all"),), state)  # it has nothing of its own to give up: the older cache does
+    assert budget.used == 1200 and len(older) == 2 and older.evictions == 1 and len(newer) == 1
+    newer.put(("search", 0), ((7, "all"), (8, "all")), state)  # now it has one: its own oldest goes first
+    assert budget.used == 1200 and len(newer) == 1 and newer.evictions == 1 and len(older) == 2
+    assert newer.longest(("search", 0), ((7, "all"), (8, "all")))[0] == 2
+
+
+def test_a_cache_takes_either_its_own_bound_or_a_shared_budget():
+    with pytest.raises(ValueError, match="either"):
+        PrefixCache()
+    with pytest.raises(ValueError, match="either"):
+        PrefixCache(max_bytes=10, budget=CacheBudget(10))
+
+
+def test_the_evaluators_of_one_process_share_one_prefix_cache_bound(monkeypatch, tiny_llama):
+    from colasearch import devices
+
+    monkeypatch.setattr(prefix_cache, "_PROCESS_BUDGETS", {})
+    sized = []
+    monkeypatch.setattr(devices, "free_memory_bytes", lambda device: sized.append(device) or 40 * 2**30)
+    first, second = make(tiny_llama), make(tiny_llama)
+    # Two evaluators alive at once hold a quarter of the free memory together, not a quarter each.
+    assert first.prefix_cache.budget is second.prefix_cache.budget and len(sized) == 1
+    assert first.prefix_cache.max_bytes == 10 * 2**30
+    explicit, other = make(tiny_llama, prefix_cache_mb=64), make(tiny_llama, prefix_cache_mb=64)
+    assert explicit.prefix_cache.budget is other.prefix_cache.budget
+    assert explicit.prefix_cache.max_bytes == 64 * 2**20 and explicit.prefix_cache.budget is not first.prefix_cache.budget
+    schedule = Schedule.from_layers([0, 1, 3], model=tiny_llama)
+    first.evaluate(schedule, "search")
+    second.evaluate(schedule, "heldout")
+    assert first.prefix_cache.budget.used == first.prefix_cache.bytes + second.prefix_cache.bytes > 0
+    del first, second
+    gc.collect()
+    monkeypatch.setattr(devices, "free_memory_bytes", lambda device: 4 * 2**30)
+    # Once no cache holds the default budget, the next one is sized against what is free now.
+    assert make(tiny_llama).prefix_cache.max_bytes == 2**30
 
 
 def test_result_cache_persists_across_evaluators(tiny_llama, tmp_path):

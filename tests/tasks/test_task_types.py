@@ -24,6 +24,13 @@ def test_multiple_choice_packs_each_choice_after_one_shared_context():
     assert len(sequence.tokens) == len(context) + sum(len(" " + choice) for choice in item.data.choices)
 
 
+def test_metric_sign_orients_differences_so_that_positive_is_better(tmp_path):
+    (tmp_path / "text.txt").write_text("some text. " * 20)
+    capitals, text = load_task("builtin:capitals"), load_task(f"text:{tmp_path / 'text.txt'}")
+    assert capitals.metric_sign("acc") == 1.0 and text.metric_sign("perplexity") == -1.0
+    assert {task.metric_sign(metric) for task in (capitals, text) for metric in task.metric_directions} == {1.0, -1.0}
+
+
 def test_acc_and_acc_norm_from_loglikelihoods():
     task = load_task("builtin:capitals")
     item = task.items()[0]
