@@ -52,7 +52,9 @@ def paired(first: list[float], second: list[float], sign: float, seed: int = 0) 
 
 #: Settings that change what a searcher finds but not the full model or a one-shot baseline: their cells are
 #: shared between runs that differ only in these.
-SEARCH_ONLY_SETTINGS = ("budget", "search_metric", "no_racing", "sub_blocks", "confirm_size", "one_candidate_bound")
+# The searcher's seed too: the split's seed is fixed, and the full model and the one-shot baselines use none.
+SEARCH_ONLY_SETTINGS = ("budget", "search_metric", "no_racing", "sub_blocks", "confirm_size", "one_candidate_bound",
+                        "seed")
 
 
 def _in_errors(mean: float, error: float) -> str:
@@ -84,8 +86,14 @@ class ResultCells:
                     except json.JSONDecodeError:
                         continue
                     stored = cell.get("settings")
-                    if stored == settings or (cell.get("shared") and stored == self.shared_settings):
+                    if stored == settings or (cell.get("shared") and self._shared(stored) == self.shared_settings):
                         self.cells[(cell["task"], cell["target"], cell["name"])] = cell
+
+    @staticmethod
+    def _shared(stored: dict | None) -> dict | None:
+        """A stored cell's settings without the search-only ones, which cells written earlier may still carry."""
+        return None if stored is None else {key: value for key, value in stored.items()
+                                            if key not in SEARCH_ONLY_SETTINGS}
 
     def get(self, task: str, target: float | None, name: str) -> dict | None:
         return self.cells.get((task, target, name))
