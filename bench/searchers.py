@@ -51,8 +51,7 @@ def paired(first: list[float], second: list[float], sign: float, seed: int = 0) 
 
 
 #: Settings that change what a searcher finds but not the full model or a one-shot baseline: their cells are
-#: shared between runs that differ only in these.
-# The searcher's seed too: the split's seed is fixed, and the full model and the one-shot baselines use none.
+#: shared between runs that differ only in these. The seed is the searcher's (the split's is fixed at 0 here).
 SEARCH_ONLY_SETTINGS = ("budget", "search_metric", "no_racing", "sub_blocks", "confirm_size", "one_candidate_bound",
                         "seed")
 
