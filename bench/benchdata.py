@@ -25,3 +25,10 @@ def data_dir(parser: argparse.ArgumentParser, args: argparse.Namespace, *names: 
     if not directory.is_dir() or missing:
         parser.error(f"--data {args.data}: {'not a directory' if not directory.is_dir() else 'missing ' + ', '.join(missing)}")
     return directory
+
+
+def task_spec(parser: argparse.ArgumentParser, args: argparse.Namespace, spec: str) -> str:
+    """A ``kind:file`` task of the benchmarks (``searchers.TASKS``) as a task spec with its file under --data,
+    which must hold it; a usage error otherwise."""
+    kind, name = spec.split(":", 1)
+    return f"{kind}:{data_dir(parser, args, name) / name}"

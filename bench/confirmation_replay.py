@@ -22,7 +22,7 @@ import json
 import os
 
 import torch
-from benchdata import add_data_option, data_dir
+from benchdata import add_data_option, task_spec
 from paired_heldout import parse_chain
 from searchers import TASKS as SEARCHER_TASKS
 
@@ -49,8 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
-    kind, name = TASKS[args.task].split(":", 1)
-    data = data_dir(parser, args, name)
+    spec = task_spec(parser, args, TASKS[args.task])
 
     from colasearch.search.racing import paired_difference
     from colasearch.search.session import RunContext
@@ -62,7 +61,7 @@ def main() -> None:
                 and cell.get("confirmation")]
     if not searched:
         parser.error(f"{args.results} has no {args.searcher} cell at {args.target:g}x with a confirmation")
-    context = RunContext.load(args.model, f"{kind}:{data / name}", args.search_size, args.heldout_size, 0,
+    context = RunContext.load(args.model, spec, args.search_size, args.heldout_size, 0,
                               search_metric=args.metric, confirm_size=args.confirm_size)
     evaluator, metric = context.evaluator, context.search_metric  # --metric resolved; primary when unset
     sign = context.task.metric_sign(metric)

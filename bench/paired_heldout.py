@@ -18,7 +18,7 @@ import argparse
 import os
 
 import torch
-from benchdata import add_data_option, data_dir
+from benchdata import add_data_option, task_spec
 from searchers import TASKS, paired
 
 
@@ -49,12 +49,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
-    kind, name = TASKS[args.task].split(":", 1)
-    data = data_dir(parser, args, name)
+    spec = task_spec(parser, args, TASKS[args.task])
 
     from colasearch.search.session import RunContext
 
-    context = RunContext.load(args.model, f"{kind}:{data / name}", args.search_size, args.heldout_size, 0,
+    context = RunContext.load(args.model, spec, args.search_size, args.heldout_size, 0,
                               confirm_size=0)
     metric = context.metric
     sign = context.task.metric_sign(metric)
