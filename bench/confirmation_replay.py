@@ -54,9 +54,14 @@ def main() -> None:
     from colasearch.search.racing import paired_difference
     from colasearch.search.session import RunContext
 
-    with open(args.results, encoding="utf-8") as handle:
-        cells = [json.loads(line) for line in handle if line.strip()]
-    start = next(cell for cell in cells if cell["name"] == args.baseline and cell["target"] == args.target)
+    try:
+        with open(args.results, encoding="utf-8") as handle:
+            cells = [json.loads(line) for line in handle if line.strip()]
+    except (OSError, ValueError) as error:  # a missing or torn file is a usage error, not a traceback
+        parser.error(f"--results {args.results}: {error}")
+    start = next((cell for cell in cells if cell["name"] == args.baseline and cell["target"] == args.target), None)
+    if start is None:
+        parser.error(f"{args.results} has no {args.baseline} cell at {args.target:g}x")
     searched = [cell for cell in cells if cell["name"] == args.searcher and cell["target"] == args.target
                 and cell.get("confirmation")]
     if not searched:

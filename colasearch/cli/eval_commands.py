@@ -10,7 +10,9 @@ import typer
 
 from colasearch.cli.app import app
 from colasearch.cli.output import JsonOption, QuietOption
-from colasearch.cli.options import DeviceMapOption, DeviceOption, DtypeOption, PrefixCacheOption, load, placement
+from colasearch.cli.options import (
+    DeviceMapOption, DeviceOption, DtypeOption, PrefixCacheOption, ThreadsOption, load, placement, use_threads,
+)
 from colasearch.cli.runtime_commands import ForceOption, ModelOption, ScheduleOption, load_schedule_for
 
 TaskOption = Annotated[Optional[list[str]], typer.Option(
@@ -103,6 +105,7 @@ def eval_command(
     dtype: DtypeOption = "auto",
     device_map: DeviceMapOption = None,
     prefix_cache_mb: PrefixCacheOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Quality on both splits (held-out first), ideal and measured speedup, and cost."""
     from colasearch.schedule import Schedule
@@ -114,6 +117,7 @@ def eval_command(
     check_output_file(cache, "--cache")
     check_at_least(max_new_tokens, 1, "--max-new-tokens")
     placement(device, dtype, device_map)
+    use_threads(threads)
     if schedule is not None:
         Schedule.load(schedule)
     chosen_task = load_task(task or [DEFAULT_TASK], aggregate=task_aggregate,

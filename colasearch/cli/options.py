@@ -17,6 +17,11 @@ PrefixCacheOption = Annotated[Optional[int], typer.Option(
     "--prefix-cache-mb", help="Bound of the evaluators' cache of hidden states, in MiB, shared by all the "
                               "evaluators of the command (default: a quarter of the free memory of the model's "
                               "device, 256 MiB to 32 GiB).")]
+ThreadsOption = Annotated[Optional[int], typer.Option(
+    "--threads", help="CPU threads of each evaluator: this process's and each Ray worker's, which also reserves "
+                      "as many of Ray's CPUs (default: torch's own, the cores, in this process; a Ray worker: the "
+                      "cluster's CPUs divided among the workers). Give the cores that are free where other work "
+                      "shares the machine: threads that outnumber them wait on each other.")]
 
 
 def placement(device: str, dtype: str, device_map: str | None = None):
@@ -24,6 +29,17 @@ def placement(device: str, dtype: str, device_map: str | None = None):
     from colasearch.devices import resolve_placement
 
     return resolve_placement(device, dtype, device_map)
+
+
+def use_threads(threads: int | None) -> None:
+    """Set this process's torch threads from ``--threads``; ``None`` keeps torch's own default."""
+    from colasearch.cli.prechecks import check_at_least
+
+    check_at_least(threads, 1, "--threads")
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def load(model: str, device: str, dtype: str, device_map: str | None = None):

@@ -13,7 +13,9 @@ import typer
 from colasearch.cli.app import app
 from colasearch.cli.output import JsonOption, QuietOption, print_json
 from colasearch.console import stderr_console
-from colasearch.cli.options import DeviceMapOption, DeviceOption, DtypeOption, PrefixCacheOption, placement
+from colasearch.cli.options import (
+    DeviceMapOption, DeviceOption, DtypeOption, PrefixCacheOption, ThreadsOption, placement, use_threads,
+)
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Hugging Face id, local folder, .gguf file or 'smollm2-135m'.")]
 TaskOption = Annotated[Optional[list[str]], typer.Option("--task", "-t", help="Task spec, e.g. builtin:capitals or jsonl:PATH (default: a built-in task). Repeat for one schedule across tasks, each SPEC or SPEC@WEIGHT (see --task-aggregate).")]
@@ -106,6 +108,7 @@ def run(
     dtype: DtypeOption = "auto",
     device_map: DeviceMapOption = None,
     prefix_cache_mb: PrefixCacheOption = None,
+    threads: ThreadsOption = None,
     init: Annotated[Optional[list[Path]], typer.Option("--init", help="Schedule YAML to start the search from (repeatable): proposed first, checked against the model.")] = None,
 ) -> None:
     """Search for the best schedule at a speed target and write it with its held-out numbers.
@@ -133,6 +136,7 @@ def run(
     task = task_spec(tasks, task_aggregate)
     check_run_options(searcher, budget, target_speedup, objective)
     workers, gpus_per_worker = ray_workers(placement(device, dtype, device_map), workers, gpus_per_worker)
+    use_threads(threads)
     baseline_names = [name.strip() for name in baselines.split(",") if name.strip()]
     for name in baseline_names:
         searcher_class(name)
@@ -174,7 +178,7 @@ def run(
             raise ColasearchError(f"--init {path}: {error}") from None
 
     window = parallel if parallel is not None else max(1, workers)
-    with open_executor(context, workers, address, gpus_per_worker, window) as executor:
+    with open_executor(context, workers, address, gpus_per_worker, window, threads) as executor:
         outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective, storage,
                                                 resume, options, space_options, progress=not quiet, executor=executor,
                                                 window=window, overwrite=overwrite, init=tuple(init_schedules))
@@ -356,6 +360,7 @@ def compare(
     dtype: DtypeOption = "auto",
     device_map: DeviceMapOption = None,
     prefix_cache_mb: PrefixCacheOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Several searchers at the same budget and target: held-out quality, evaluations, wall time, Pareto PNG."""
     from rich.console import Console
@@ -380,6 +385,7 @@ def compare(
 
         raise ColasearchError("--searchers names a searcher twice")
     placement(device, dtype, device_map)
+    use_threads(threads)
     cache_option = {} if prefix_cache_mb is None else {"prefix_cache_mb": prefix_cache_mb}
     context = RunContext.load(model, task, search_size, heldout_size, split_seed, search_metric=search_metric,
                               confirm_size=confirm_size,

@@ -109,6 +109,9 @@ class RayExecutor(Executor):
         if needed > present + 1e-9:
             raise ColasearchError(f"{workers} worker(s) x {gpus_per_worker:g} GPU need {needed:g} GPUs; the Ray cluster "
                                   f"has {present:g}")
+        if cpus_per_worker is not None and workers * cpus_per_worker > total_cpus:
+            raise ColasearchError(f"{workers} worker(s) x {cpus_per_worker:g} CPU threads need {workers * cpus_per_worker:g} "
+                                  f"CPUs; the Ray cluster has {total_cpus}")
         self._cpus = cpus_per_worker if cpus_per_worker is not None else max(1, total_cpus // workers)
         self._actor_class = ray.remote(num_cpus=self._cpus, num_gpus=gpus_per_worker)(_EvaluatorWorker)
         self._factory = factory

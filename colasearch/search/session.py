@@ -243,9 +243,10 @@ def ray_workers(placement, workers: int | None, gpus_per_worker: float | None) -
 
 
 def open_executor(context: RunContext, workers: int, address: str | None = None, gpus_per_worker: float = 0.0,
-                  window: int = 1):
+                  window: int = 1, threads: int | None = None):
     """``workers=0`` evaluates in this process; otherwise Ray actors, each with its own model replica
-    placed like the context's (on the GPU Ray assigns it when ``gpus_per_worker > 0``)."""
+    placed like the context's (on the GPU Ray assigns it when ``gpus_per_worker > 0``) and ``threads`` CPU
+    threads, as many of Ray's CPUs reserved (``None``: the cluster's CPUs divided among the workers)."""
     if workers < 0:
         raise ColasearchError(f"--workers must be 0 (no Ray) or more, got {workers}")
     if workers == 0:
@@ -259,7 +260,7 @@ def open_executor(context: RunContext, workers: int, address: str | None = None,
     spec = EvaluatorSpec(context.model_name, context.task_spec, context.search_size, context.heldout_size,
                          context.split_seed, options=tuple(sorted(context.evaluator_options.items())),
                          gpus=gpus_per_worker, **where)
-    return RayExecutor(spec, workers, gpus_per_worker=gpus_per_worker)
+    return RayExecutor(spec, workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=threads)
 
 
 def measured_speedup(model, schedule: Schedule | None, repeats: int = 3, new_tokens: int = 16) -> float | None:

@@ -43,3 +43,18 @@ def test_eval_json_on_smollm(tmp_path, capsys, smollm):
     assert set(report["schedule"]["heldout"]) == {"acc", "acc_norm", "prob", "prob_norm", "answer_nll", "choice_nll"}
     assert report["ideal_speedup"] > 1.0
     assert report["measured_speedup"] is None
+
+
+def test_threads_sets_this_processes_torch_threads(assets, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["eval", "--model", str(assets / "tiny"), "--task", f"jsonl:{assets / 'T.jsonl'}", "--search-size", "4",
+                  "--heldout-size", "4", "--no-measure", "--json", "--threads", "1"])
+        assert exit_info.value.code == 0, capsys.readouterr().err
+        assert torch.get_num_threads() == 1
+        assert "heldout" in json.loads(capsys.readouterr().out)["full"]
+    finally:
+        torch.set_num_threads(before)

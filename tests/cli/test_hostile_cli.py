@@ -50,6 +50,7 @@ def run_argv(assets, out, *extra):
     (["-o", "nope=1"], r"has no option 'nope'"),
     (["--parallel", "0"], r"--parallel must be at least 1"),
     (["--confirm-size", "-1"], r"--confirm-size must be at least 0"),
+    (["--threads", "0"], r"--threads must be at least 1, got 0"),
     (["--resume", "--overwrite"], r"exclude each other"),
 ])
 def test_run_flags_are_checked_first(capsys, tmp_path, assets, extra, match):
@@ -135,6 +136,8 @@ def test_compare_checks_its_out_dir_first(capsys, tmp_path, assets):
     (["generate", "hi", "--max-new-tokens", "-3", "--model", "{tiny}"], "--max-new-tokens must be at least 1"),
     (["bench", "--schedule", "{s}", "--batch-sizes", "0", "--model", "{tiny}"], "--batch-sizes must all be at least 1"),
     (["bench", "--schedule", "{s}", "--repeats", "0", "--model", "{tiny}"], "--repeats must be at least 1"),
+    (["eval", "--threads", "-1", "--model", "{tiny}", "--task", "jsonl:{T}"], "--threads must be at least 1"),
+    (["compare", "--threads", "0", "--model", "{tiny}", "--task", "jsonl:{T}"], "--threads must be at least 1"),
     (["eval", "--cache", "{dir}", "--model", "{tiny}", "--task", "jsonl:{T}"], "--cache .* is a folder"),
     (["show", "{s}", "--png", "{dir}"], "--png .* is a folder"),
     (["export", "{s}", "--format", "json", "--out", "{dir}"], "--out .* is a folder"),

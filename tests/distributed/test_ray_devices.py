@@ -23,6 +23,12 @@ def test_more_gpus_than_the_cluster_has_is_refused_before_any_worker_starts(loca
         RayExecutor(NoGpuFactory(), 2, gpus_per_worker=1)
 
 
+def test_more_cpu_threads_than_the_cluster_has_is_refused_before_any_worker_starts(local_ray):
+    # ``--threads`` reserves as many of Ray's CPUs per worker; Ray would wait forever for CPUs it lacks.
+    with pytest.raises(ColasearchError, match="need 4 CPUs; the Ray cluster has 2"):
+        RayExecutor(NoGpuFactory(), 2, cpus_per_worker=2)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where torch sees no GPU")
 def test_a_worker_that_cannot_start_stops_the_run_with_its_reason(local_ray):
     with pytest.raises(ColasearchError, match="Ray worker failed to start: .*will not fall back to the CPU"):
