@@ -145,14 +145,15 @@ def free_memory_bytes(device: torch.device) -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
-def default_cache_bytes(model, fraction: float = CACHE_FRACTION) -> int:
+def default_cache_bytes(model, fraction: float = CACHE_FRACTION, sharers: int = 1) -> int:
     """The prefix cache's bound for ``model``: a share of its device's free memory, within fixed bounds.
 
     A split model caches hidden states on the devices of the layers that made them; the first
-    device's free memory stands for each of them.
+    device's free memory stands for each of them. ``sharers`` processes that size their caches against the
+    same memory (Ray workers on one machine or one GPU) each take that share of the ``fraction``.
     """
     free = free_memory_bytes(model_device(model))
-    return int(min(CACHE_MAX_BYTES, max(CACHE_MIN_BYTES, fraction * free)))
+    return int(min(CACHE_MAX_BYTES, max(CACHE_MIN_BYTES, fraction * free / max(1, sharers))))
 
 
 def synchronize(device: torch.device) -> None:

@@ -37,16 +37,56 @@ class EvaluatorSpec:
     dtype: str = "float32"
     device_map: str | None = None
     gpus: float = 0.0
+    # The run's worker count: without an explicit prefix_cache_mb, the workers that share this one's memory
+    # split the default bound (see ``cache_sharers``).
+    workers: int = 1
 
     def __call__(self):
+        from colasearch.devices import default_cache_bytes
         from colasearch.evaluator import Evaluator
         from colasearch.loading import load_model
         from colasearch.tasks import load_task
 
         device = assigned_gpu_device() if self.gpus > 0 else self.device
         model, tokenizer = load_model(self.model, dtype=self.dtype, device=device, device_map=self.device_map)
+        options = dict(self.options)
+        if options.get("prefix_cache_mb") is None and self.workers > 1:
+            sharers = own_cache_sharers(self.workers)
+            if sharers > 1:
+                options["prefix_cache_mb"] = default_cache_bytes(model, sharers=sharers) // 2**20
         return Evaluator(model, tokenizer, load_task(self.task), search_size=self.search_size,
-                         heldout_size=self.heldout_size, seed=self.seed, **dict(self.options))
+                         heldout_size=self.heldout_size, seed=self.seed, **options)
+
+
+def cache_sharers(workers: int, gpus: float, cpus: float, node_cpus: float) -> int:
+    """How many of a run's ``workers`` may size their prefix caches against the memory this worker's draws on.
+
+    Why: each worker sizes its default bound as a quarter of the memory free when it starts, and workers
+    start together, so N replicas on one machine would take N quarters of its RAM. On a GPU the sharers are
+    the replicas Ray packs on it (``gpus`` < 1 each); on the CPU, the workers the node has CPUs for
+    (``node_cpus // cpus``, all of them when a worker reserves none). Never more than the run's workers.
+    """
+    if gpus > 0:
+        per_device = int(1 / gpus + 1e-9) if gpus < 1 else 1
+    else:
+        per_device = int(node_cpus // cpus) if cpus > 0 else workers
+    return max(1, min(workers, per_device))
+
+
+def own_cache_sharers(workers: int) -> int:
+    """``cache_sharers`` for the Ray worker this runs in, from the resources Ray assigned it and its node's CPUs."""
+    import ray
+
+    if not ray.is_initialized():
+        return 1
+    context = ray.get_runtime_context()
+    try:
+        assigned = context.get_assigned_resources()
+    except AssertionError:  # Ray asserts it is asked from a task or an actor: the driver splits nothing
+        return 1
+    node = next((node for node in ray.nodes() if node.get("NodeID") == context.get_node_id()), {})
+    return cache_sharers(workers, assigned.get("GPU", 0.0), assigned.get("CPU", 0.0),
+                         node.get("Resources", {}).get("CPU", 0.0))
 
 
 def assigned_gpu_device(gpu_ids: list | None = None) -> str:

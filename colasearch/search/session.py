@@ -259,7 +259,7 @@ def open_executor(context: RunContext, workers: int, address: str | None = None,
                                           "device_map": placement.device_map}
     spec = EvaluatorSpec(context.model_name, context.task_spec, context.search_size, context.heldout_size,
                          context.split_seed, options=tuple(sorted(context.evaluator_options.items())),
-                         gpus=gpus_per_worker, **where)
+                         gpus=gpus_per_worker, workers=workers, **where)
     return RayExecutor(spec, workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=threads)
 
 
