@@ -71,10 +71,18 @@ class Cell(BaseModel):
                 "--search-size", str(config.search_size), "--heldout-size", str(config.heldout_size),
                 *(["--confirm-size", str(config.confirm_size)] if config.confirm_size is not None else []),
                 "--baselines", config.baselines, "--measure" if config.measure else "--no-measure",
-                "--workers", str(config.workers_per_cell), "--out", str(out_dir / f"{self.name}.yaml"),
+                "--workers", str(config.workers_per_cell), *self._threads(config),
+                "--out", str(out_dir / f"{self.name}.yaml"),
                 "--device", config.device, "--dtype", config.dtype,
                 *(["--device-map", config.device_map] if config.device_map else []),
                 "--resume", *config.extra_args]
+
+
+    @staticmethod
+    def _threads(config: SweepConfig) -> list[str]:
+        """A cell evaluating in its own Ray task uses the CPUs it reserved, no more: Ray reuses worker
+        processes, and torch's default (every core of the node) would oversubscribe cells packed together."""
+        return ["--threads", str(max(1, int(config.cpus_per_cell)))] if config.workers_per_cell == 0 else []
 
 
 def cells(config: SweepConfig) -> list[Cell]:

@@ -29,3 +29,14 @@ def test_bad_sweep_files_are_one_line_errors(tmp_path):
     path.write_text("models: [a\n")
     with pytest.raises(ColasearchError, match="malformed YAML"):
         SweepConfig.load(path)
+
+
+def test_a_cell_evaluating_in_its_task_gets_the_threads_it_reserved(tmp_path):
+    from colasearch.distributed.sweep import Cell, SweepConfig
+
+    cell = Cell(model="m", task="builtin:capitals", searcher="random", target=1.2)
+    packed = cell.argv(SweepConfig(models=("m",), tasks=("builtin:capitals",), cpus_per_cell=2.5), tmp_path)
+    assert packed[packed.index("--threads") + 1] == "2"
+    # A cell with its own Ray workers leaves their threads to the workers' CPUs.
+    pooled = cell.argv(SweepConfig(models=("m",), tasks=("builtin:capitals",), workers_per_cell=2), tmp_path)
+    assert "--threads" not in pooled
