@@ -77,7 +77,6 @@ class Cell(BaseModel):
                 *(["--device-map", config.device_map] if config.device_map else []),
                 "--resume", *config.extra_args]
 
-
     @staticmethod
     def _threads(config: SweepConfig) -> list[str]:
         """A cell evaluating in its own Ray task uses the CPUs it reserved, no more: Ray reuses worker

@@ -55,11 +55,8 @@ def test_a_ray_worker_counts_its_cache_sharers_from_its_own_resources(local_ray)
 
     from colasearch.distributed.ray_executor import own_cache_sharers
 
-    def sharers(workers):
-        return own_cache_sharers(workers)
-
     # The package's local Ray has 2 CPUs: two one-CPU workers share its memory, a two-CPU one has it alone.
-    assert ray.get(ray.remote(num_cpus=1)(sharers).remote(2)) == 2
-    assert ray.get(ray.remote(num_cpus=1)(sharers).remote(1)) == 1
-    assert ray.get(ray.remote(num_cpus=2)(sharers).remote(2)) == 1
+    assert ray.get(ray.remote(num_cpus=1)(own_cache_sharers).remote(2)) == 2
+    assert ray.get(ray.remote(num_cpus=1)(own_cache_sharers).remote(1)) == 1
+    assert ray.get(ray.remote(num_cpus=2)(own_cache_sharers).remote(2)) == 1
     assert own_cache_sharers(2) == 1  # the driver, outside any task or actor, has its memory alone
