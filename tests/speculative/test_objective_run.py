@@ -89,12 +89,14 @@ def test_ray_workers_get_the_same_evaluator_options(model, monkeypatch):
 
     built = {}
     monkeypatch.setattr(distributed, "init_ray", lambda address=None: None)
-    monkeypatch.setattr(distributed, "RayExecutor", lambda spec, workers, gpus_per_worker=0.0: built.setdefault("spec", spec))
+    monkeypatch.setattr(distributed, "RayExecutor",
+                        lambda spec, workers, **resources: built.update(resources) or built.setdefault("spec", spec))
     tokenizer, task = CharTokenizer(), load_task("builtin:capitals")
     evaluator = Evaluator(model, tokenizer, task, search_size=8, heldout_size=6, **OPTIONS)
     context = RunContext("tiny", model, tokenizer, task, evaluator, 8, 6, 0, "builtin:capitals", dict(OPTIONS))
-    spec = open_executor(context, workers=2)
+    spec = open_executor(context, workers=2, threads=1)
     assert dict(spec.options) == OPTIONS and (spec.search_size, spec.heldout_size) == (8, 6)
+    assert spec.workers == 2 and built["cpus_per_worker"] == 1  # --threads reaches the workers' reservation
     assert pickle.loads(pickle.dumps(spec)) == spec
 
 
