@@ -1,6 +1,7 @@
 import pytest
 
 from colasearch import LayerEntry, Schedule, ScheduleError, fingerprint
+from colasearch.errors import ColasearchError
 from colasearch.testing import make_tiny_model
 
 
@@ -65,19 +66,32 @@ def test_fingerprint_mismatch_and_range(tiny_llama):
     Schedule.from_layers([5, 0]).check_fits(tiny_llama)
 
 
-def test_save_is_atomic(tmp_path, monkeypatch):
+def test_save_is_atomic(tmp_path):
+    """A save that fails part-way (here the file-size limit, as a full disk would) leaves the previous
+    schedule whole and no temporary file: the new text is written elsewhere and swapped in at the end."""
+    resource = pytest.importorskip("resource")
+    import signal
+
     path = tmp_path / "s.yaml"
     Schedule.from_layers([0]).save(path)
     before = path.read_text()
+    longer = Schedule.from_layers(list(range(64)), name="x" * 200, provenance={"note": "y" * 4000})
+    assert len(longer.to_yaml()) > 4 * len(before)
 
-    def explode(*args, **kwargs):
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr("colasearch.schedule.yaml.dump", explode)
-    with pytest.raises(RuntimeError):
-        Schedule.from_layers([0, 1]).save(path)
+    # Past the limit a write fails with EFBIG (SIGXFSZ ignored, so the process is not killed): the first
+    # bytes land and the rest do not, whichever way the file is written.
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2 * len(before), hard))
+    try:
+        with pytest.raises((OSError, ColasearchError)):  # the OS error, or the one line a user is shown
+            longer.save(path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous_handler)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["s.yaml"]
+    assert Schedule.load(longer.save(path)) == longer  # the limit, not the schedule, made it fail
 
 
 def test_model_name_is_portable(tmp_path, tiny_llama):
