@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -28,10 +29,26 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", envvar="COLASEARCH_CONFIG", show_envvar=True,
+        help="Config file of option defaults; it may set any option. Without it, a colasearch.yaml here may "
+             "set only options that neither reach the network, load code, destroy data nor write elsewhere.",
+    )] = None,
 ) -> None:
     """Find, run and ship layer schedules (skip, repeat, reorder) for Hugging Face causal LMs."""
+    from colasearch.cli.project_config import CONFIG_ENV, find_config, project_defaults
+
+    # Set here, before the subcommand's context exists, so that it inherits these defaults.
+    # Typer carries its own copy of click, so the source is compared by name.
+    from_env = getattr(ctx.get_parameter_source("config"), "name", None) == "ENVIRONMENT"
+    defaults, applied = project_defaults(ctx.command, find_config(config, CONFIG_ENV if from_env else "--config"))
+    if defaults is not None:
+        ctx.default_map = defaults
+    if applied is not None:
+        sys.stderr.write(applied + "\n")  # a file changed what this command does: say which and how
 
 
 COMMAND_MODULES = ("runtime_commands", "eval_commands", "run_commands", "export_commands", "sweep_commands",
@@ -67,9 +84,6 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _register_commands()
     try:
-        from colasearch.cli.project_config import project_defaults
-
-        defaults = project_defaults(typer.main.get_command(app))
-        app(args=argv, prog_name="colasearch", standalone_mode=True, default_map=defaults)
+        app(args=argv, prog_name="colasearch", standalone_mode=True)
     except ColasearchError as error:
         fail(str(error))
