@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -109,23 +111,74 @@ def readable_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~umask
 
 
+class WriteFailed(ColasearchError):
+    """A file the user asked for could not be written (full disk, no permission); what was there before is intact."""
+
+
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file, or a folder's list of names, to the disk: without it a power cut soon after a rename can
+    leave the new name pointing at an empty file. Filesystems that cannot sync a folder are let be."""
+    descriptor = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if os.path.isdir(path) else 0))
+    try:
+        os.fsync(descriptor)
+    except OSError as failure:
+        if failure.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def fsync_tree(folder: str | os.PathLike) -> None:
+    """fsync every file and folder under ``folder``, the folder itself last."""
+    for written in sorted(Path(folder).rglob("*"), key=lambda item: -len(item.parts)):
+        fsync_path(written)
+    fsync_path(folder)
+
+
+def kept_note(path: Path, existed: bool) -> str:
+    return f"the previous {path.name} is left as it was" if existed else "nothing was written"
+
+
+def write_failed(path: Path, failure: OSError, existed: bool) -> WriteFailed:
+    """One line: which output, why (the OS's words), and what is still there."""
+    return WriteFailed(f"cannot write {path}: {failure.strerror or failure}; {kept_note(path, existed)}")
+
+
 def write_atomically(path: str | os.PathLike, write) -> Path:
     """``write(tmp_path)`` fills a temporary file next to ``path``, which then replaces ``path`` at once: a reader
-    never sees a half-written file. The file gets the mode a plain ``open`` would give (mkstemp's is 0600)."""
+    never sees a half-written file, and once this returns the new file is on the disk (file and folder synced).
+    The file gets the mode a plain ``open`` would give (mkstemp's is 0600). A failing disk (full, read-only,
+    no permission) raises ``WriteFailed``, one line, with ``path`` as it was."""
     path = Path(path)
     if path.is_dir():
         raise ColasearchError(f"{path} is a folder; give a file name to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    existed = path.exists()
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
         write(tmp)
         os.chmod(tmp, readable_mode())
+        fsync_path(tmp)
         os.replace(tmp, path)
+    except OSError as failure:
+        _discard(tmp)
+        raise write_failed(path, failure, existed) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(tmp)
         raise
+    try:
+        fsync_path(path.parent)
+    except OSError as failure:
+        raise WriteFailed(f"wrote {path} but cannot flush its folder to the disk: {failure.strerror or failure}") from None
     return path
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
@@ -135,6 +188,18 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
             out.write(text)
 
     return write_atomically(path, write)
+
+
+# Characters that make a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell that a spreadsheet shows as text: text starting like a formula gets a leading ``'``.
+    Numbers, negative ones included, stay numbers; only text (model and task names, errors) is quoted."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def slug(text: str) -> str:

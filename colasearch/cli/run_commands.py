@@ -279,7 +279,10 @@ def run(
                                      "acceptance_search": found.search.extra.get("acceptance_rate"),
                                      "expected_speedup_heldout": objective_object.values(found.heldout)[0]}
     schedule = deployable(context, found, objective, target_speedup, searcher, budget, seed, provenance)
-    schedule.save(out)
+    try:
+        schedule.save(out)
+    except ColasearchError as error:  # a full disk: the search is not lost, its study is on disk
+        raise ColasearchError(f"{error}; the study {storage} is kept: rerun with --resume to finish") from None
     if json_output:
         print_json({"model": model, "task": context.task.name, "metric": metric, "target_speedup": target_speedup,
                     "evaluations": outcome.evaluations, "computed": outcome.computed, "reused": outcome.reused,

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
+import errno
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from torch import nn
 
 from colasearch.errors import ColasearchError
 from colasearch.export.support import require_layer_level
-from colasearch.files import readable_mode
+from colasearch.files import WriteFailed, fsync_path, fsync_tree, readable_mode, write_failed
 from colasearch.fingerprint import text_config
 from colasearch.runtime import apply_schedule, applied_schedule, decoder_of, family_of, restore
 from colasearch.schedule import Schedule
@@ -79,15 +82,50 @@ def check_checkpoint_target(out_dir: Path, overwrite: bool) -> None:
         raise ColasearchError(f"{out_dir} already exists and is not empty; pass --overwrite to replace it")
 
 
-def _move_into_place(staging: Path, out_dir: Path) -> None:
-    """Swap the finished folder in; an old one is removed only after the new one is complete."""
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old."))
-        os.replace(out_dir, old / out_dir.name)
-        os.replace(staging, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the system or the
+    filesystem cannot, and nothing moved."""
+    rename = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None) if sys.platform.startswith("linux") else None
+    if rename is None:
+        return False
+    rename.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if rename(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
     else:
+        path.unlink(missing_ok=True)
+
+
+def _move_into_place(staging: Path, out_dir: Path) -> None:
+    """Put the finished folder at ``out_dir``. An old one is swapped out in one rename where the system can;
+    elsewhere it is moved aside, and moved back if the new folder cannot take its place. Either way there
+    is always a complete folder, old or new, to find."""
+    if not os.path.lexists(out_dir):
         os.replace(staging, out_dir)
+    elif _exchange(staging, out_dir):
+        _remove(staging)  # holds the old folder now
+    else:
+        aside = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old."))
+        os.replace(out_dir, aside / out_dir.name)
+        try:
+            os.replace(staging, out_dir)
+        except BaseException:
+            os.replace(aside / out_dir.name, out_dir)
+            shutil.rmtree(aside, ignore_errors=True)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -126,24 +164,37 @@ def export_checkpoint(model, schedule: Schedule, out_dir: str | os.PathLike, tok
 
     previously_applied = applied_schedule(model)
     restore(model)
+    existed = os.path.lexists(out_dir)
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial."))
+        try:
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial."))
+        except OSError as failure:
+            raise write_failed(out_dir, failure, existed) from None
         try:
             with _materialized(model, schedule):
                 model.save_pretrained(staging, max_shard_size=max_shard_size)
             if tokenizer is not None:
                 tokenizer.save_pretrained(staging)
-            schedule.save(staging / SCHEDULE_FILENAME)
+            # A plain write: the staging folder as a whole is what appears at once, synced below.
+            (staging / SCHEDULE_FILENAME).write_text(schedule.to_yaml())
             # Writers such as safetensors create their files 0600; the checkpoint is read by whoever serves it.
             for written in staging.rglob("*"):
                 os.chmod(written, readable_mode(directory=written.is_dir()))
             os.chmod(staging, readable_mode(directory=True))
+            fsync_tree(staging)  # on the disk before it takes the name, so a power cut leaves old or new
             _move_into_place(staging, out_dir)
+        except OSError as failure:  # a full disk, a read-only folder: one line, and what is still there
+            shutil.rmtree(staging, ignore_errors=True)
+            raise write_failed(out_dir, failure, existed) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     finally:
         if previously_applied is not None:
             apply_schedule(model, previously_applied, force=True)
+    try:
+        fsync_path(out_dir.parent)  # the new name itself survives a power cut
+    except OSError as failure:
+        raise WriteFailed(f"wrote {out_dir} but cannot flush its folder to the disk: {failure.strerror or failure}") from None
     return out_dir

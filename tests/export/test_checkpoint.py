@@ -1,7 +1,9 @@
 import json
+import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +13,7 @@ from colasearch import Schedule, apply_schedule, restore
 from colasearch.errors import ColasearchError, ScheduleError
 from colasearch.export import export_checkpoint, materialized_config_fields
 from colasearch.export.checkpoint import SCHEDULE_FILENAME
-from colasearch.files import readable_mode
+from colasearch.files import WriteFailed, readable_mode
 from colasearch.testing import TINY_FAMILIES, make_tiny_model, tiny_config
 
 # Skips, a repeat, a reorder, and (with 20 tokens against qwen2's window of 8) sliding layers moved around.
@@ -256,7 +258,7 @@ def test_a_failed_export_leaves_no_folder_and_the_model_as_it_was(tmp_path):
     ids = input_ids()
     with torch.no_grad():
         before = model(ids).logits
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(WriteFailed, match=r"cannot write .*out: No space left on device; nothing was written$"):
         export_checkpoint(model, Schedule.from_layers([5, 5, 1], model=model), tmp_path / "out", tokenizer=FullDiskTokenizer())
     assert list(tmp_path.iterdir()) == []
     with torch.no_grad():
@@ -264,3 +266,110 @@ def test_a_failed_export_leaves_no_folder_and_the_model_as_it_was(tmp_path):
     restore(model)
     assert model.config.num_hidden_layers == 6
     assert len(model.config.layer_types) == 6
+
+
+def _checkpoint_with(tmp_path, text):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "precious.txt").write_text(text)
+    return target
+
+
+def _folder_present_at_every_rename(monkeypatch, target):
+    """Record, before and after each rename the export makes, whether a folder stands at ``target``."""
+    import colasearch.export.checkpoint as checkpoint
+
+    seen = []
+    rename = checkpoint.os.replace
+
+    def watched(source, destination):
+        if target in (Path(source), Path(destination)):
+            seen.append(target.is_dir())
+        rename(source, destination)
+        if target in (Path(source), Path(destination)):
+            seen.append(target.is_dir())
+
+    monkeypatch.setattr(checkpoint.os, "replace", watched)
+    return seen
+
+
+def _can_exchange(folder):
+    """Whether this filesystem swaps two paths in one step (the fallback is tested on its own below)."""
+    import colasearch.export.checkpoint as checkpoint
+
+    first, second = folder / "probe-a", folder / "probe-b"
+    first.mkdir(), second.mkdir()
+    try:
+        return getattr(checkpoint, "_exchange", lambda *paths: True)(first, second)
+    finally:
+        first.rmdir(), second.rmdir()
+
+
+def test_replacing_a_checkpoint_never_leaves_the_name_without_a_folder(tmp_path, monkeypatch):
+    if not _can_exchange(tmp_path):
+        pytest.skip("this filesystem cannot exchange two paths in one step")
+    target = _checkpoint_with(tmp_path, "old")
+    folder_there = _folder_present_at_every_rename(monkeypatch, target)
+    export_checkpoint(make_tiny_model("llama"), Schedule.from_layers([0, 1]), target, overwrite=True)
+    assert all(folder_there)  # before and after every rename that touched the name
+    assert not (target / "precious.txt").exists()
+    assert AutoModelForCausalLM.from_pretrained(target).config.num_hidden_layers == 2
+    assert [path.name for path in tmp_path.iterdir()] == ["out"]
+
+
+def test_without_an_exchange_the_old_checkpoint_comes_back_when_the_new_one_cannot_move_in(tmp_path, monkeypatch):
+    import colasearch.export.checkpoint as checkpoint
+
+    target = _checkpoint_with(tmp_path, "keep me")
+    monkeypatch.setattr(checkpoint, "_exchange", lambda first, second: False)
+    rename = checkpoint.os.replace
+
+    def second_rename_fails(source, destination):
+        if Path(destination) == target and ".partial." in Path(source).name:  # the new folder moving in
+            raise OSError(28, "No space left on device")
+        rename(source, destination)
+
+    monkeypatch.setattr(checkpoint.os, "replace", second_rename_fails)
+    with pytest.raises(WriteFailed, match="No space left on device; the previous out is left as it was"):
+        export_checkpoint(make_tiny_model("llama"), Schedule.from_layers([0, 1]), target, overwrite=True)
+    assert [path.name for path in tmp_path.iterdir()] == ["out"]
+    assert [path.name for path in target.iterdir()] == ["precious.txt"]
+    assert (target / "precious.txt").read_text() == "keep me"
+
+
+def test_without_an_exchange_the_old_checkpoint_goes_only_once_the_new_one_is_in(tmp_path, monkeypatch):
+    import colasearch.export.checkpoint as checkpoint
+
+    target = _checkpoint_with(tmp_path, "old")
+    monkeypatch.setattr(checkpoint, "_exchange", lambda first, second: False)
+    removed_while_missing = []
+    remove_tree = checkpoint.shutil.rmtree
+
+    def watched_rmtree(path, *args, **kwargs):
+        if ".old." in str(path):
+            removed_while_missing.append(not (target / "config.json").is_file())
+        remove_tree(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.shutil, "rmtree", watched_rmtree)
+    export_checkpoint(make_tiny_model("llama"), Schedule.from_layers([0, 1]), target, overwrite=True)
+    assert removed_while_missing == [False]
+    assert AutoModelForCausalLM.from_pretrained(target).config.num_hidden_layers == 2
+    assert [path.name for path in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_checkpoint_is_on_the_disk_before_it_takes_its_name(tmp_path, monkeypatch):
+    import colasearch.export.checkpoint as checkpoint
+    import colasearch.files as files
+
+    target = tmp_path / "out"
+    events = []
+    sync = files.os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda descriptor: events.append(("fsync", os.readlink(f"/proc/self/fd/{descriptor}"))) or sync(descriptor))
+    move = checkpoint._move_into_place
+    monkeypatch.setattr(checkpoint, "_move_into_place", lambda staging, out: events.append(("move", str(staging))) or move(staging, out))
+    export_checkpoint(make_tiny_model("llama"), Schedule.from_layers([0, 1]), target)
+    moved = events.index(next(event for event in events if event[0] == "move"))
+    staging = events[moved][1]
+    synced_before = {path for kind, path in events[:moved] if kind == "fsync"}
+    assert {staging, f"{staging}/config.json", f"{staging}/model.safetensors", f"{staging}/{SCHEDULE_FILENAME}"} <= synced_before
+    assert ("fsync", str(tmp_path)) in events[moved:]  # the folder that now holds the new name
