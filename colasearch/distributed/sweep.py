@@ -12,10 +12,16 @@ import itertools
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from colasearch.errors import ColasearchError, validation_message
-from colasearch.files import read_yaml, slug, write_text_atomically
+from colasearch.files import WriteFailed, read_yaml, slug, spreadsheet_safe, write_text_atomically
+
+
+# ``run`` options a sweep file may not pass in ``extra_args``: they come after the cell's own, and the last
+# value wins, so they would send a cell's schedule, study or Ray connection elsewhere, load code, or replace
+# results. A sweep file is shared like data; these stay with whoever types the command.
+REFUSED_EXTRA_ARGS = ("--out", "--storage", "--address", "--overwrite", "--resume", "--config", "--lm-eval-include")
 
 
 class SweepConfig(BaseModel):
@@ -41,6 +47,16 @@ class SweepConfig(BaseModel):
     device_map: str | None = None
     gpus_per_cell: float = Field(default=0.0, ge=0)
     extra_args: tuple[str, ...] = ()
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_redirecting_options(cls, extra_args: tuple[str, ...]) -> tuple[str, ...]:
+        for token in extra_args:
+            name = token.split("=", 1)[0]  # --out=elsewhere is --out
+            if name in REFUSED_EXTRA_ARGS:
+                raise ValueError(f"{name} cannot come from a sweep file (it redirects a cell's outputs, study or "
+                                 "Ray, loads code or replaces results)")
+        return extra_args
 
     @classmethod
     def load(cls, path: Path) -> SweepConfig:
@@ -158,7 +174,11 @@ def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) ->
             if metrics and metrics.speedup:
                 row.update(ideal_speedup=metrics.speedup.ideal, measured_speedup=metrics.speedup.measured)
         rows.append(row)
-    write_summary(rows, out_dir)
+    try:
+        write_summary(rows, out_dir)
+    except WriteFailed as error:  # the cells' schedules are written; a second submission only writes the summary
+        raise WriteFailed(f"{error}; the cells' schedules in {out_dir} are kept: submit the sweep again to "
+                          "write the summary") from None
     return rows
 
 
@@ -172,7 +192,8 @@ def write_summary(rows: list[dict], out_dir: Path) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
-    writer.writerows(rows)
+    # Model and task names come from the sweep file: text a spreadsheet would run as a formula is quoted.
+    writer.writerows({column: spreadsheet_safe(value) for column, value in row.items()} for row in rows)
     write_text_atomically(out_dir / "summary.csv", buffer.getvalue())
     columns = ["model", "task", "searcher", "target", "metric", "heldout", "full_heldout", "search",
                "ideal_speedup", "measured_speedup", "error"]

@@ -1,6 +1,10 @@
-import pytest
+import csv
 
-from colasearch.distributed.sweep import SweepConfig, cells, run_sweep
+import pytest
+import yaml
+
+from colasearch import Schedule
+from colasearch.distributed.sweep import SweepConfig, cells, run_sweep, write_summary
 from colasearch.errors import ColasearchError
 
 
@@ -40,3 +44,75 @@ def test_a_cell_evaluating_in_its_task_gets_the_threads_it_reserved(tmp_path):
     # A cell with its own Ray workers leaves their threads to the workers' CPUs.
     pooled = cell.argv(SweepConfig(models=("m",), tasks=("builtin:capitals",), workers_per_cell=2), tmp_path)
     assert "--threads" not in pooled
+
+
+@pytest.mark.parametrize("extra", [["--out", "/tmp/elsewhere.yaml"], ["--out=/tmp/elsewhere.yaml"],
+                                   ["--storage", "postgresql://attacker.example/db"], ["--address=ray://attacker:10001"],
+                                   ["--overwrite"], ["--measure", "--resume"], ["--config", "c.yaml"],
+                                   ["--lm-eval-include", "plugins/"]])
+def test_a_sweep_file_cannot_redirect_or_replace_a_cells_outputs(tmp_path, extra):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"models": ["m"], "tasks": ["builtin:capitals"], "extra_args": extra}))
+    with pytest.raises(ColasearchError) as refused:
+        SweepConfig.load(path)
+    message = str(refused.value)
+    name = next(token.split("=")[0] for token in extra if token.split("=")[0] != "--measure")
+    assert message.startswith(f"{path}: extra_args") and f"{name} cannot come from a sweep file" in message
+    assert "\n" not in message
+
+
+def test_harmless_extra_args_still_reach_the_cell(tmp_path):
+    config = SweepConfig(models=("m",), tasks=("builtin:capitals",), extra_args=("--sub-blocks", "--option", "pop=8"))
+    argv = cells(config)[0].argv(config, tmp_path)
+    assert argv[-3:] == ["--sub-blocks", "--option", "pop=8"]
+    assert argv[argv.index("--out") + 1] == str(tmp_path / f"{cells(config)[0].name}.yaml")
+
+
+def test_the_sweep_command_refuses_a_redirecting_file_before_ray_starts(tmp_path, capsys, monkeypatch):
+    import colasearch.distributed.sweep as sweep
+    from colasearch.cli.app import main
+
+    monkeypatch.setattr(sweep, "run_sweep", lambda *args, **kwargs: pytest.fail("the sweep ran"))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"models": ["m"], "tasks": ["builtin:capitals"], "extra_args": ["--out=/x.yaml"]}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", str(path), "--out-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1 and "--out cannot come" in err
+    assert not (tmp_path / "out").exists()
+
+
+def summary_row(**fields):
+    row = {"model": "m", "task": "builtin:capitals", "searcher": "random", "target": 1.25, "metric": "acc",
+           "heldout": 0.5, "full_heldout": 0.6, "search": -0.125, "ideal_speedup": 1.3, "measured_speedup": None,
+           "skipped": False, "error": None, "file": "m.yaml"}
+    return {**row, **fields}
+
+
+def test_summary_cells_a_spreadsheet_would_run_are_quoted_and_numbers_stay_numbers(tmp_path):
+    write_summary([summary_row(model="=HYPERLINK(\"http://attacker.example\",\"x\")", task="@SUM(A1)",
+                               error="-2+3 cmd|' /C calc'!A0", searcher="+x")], tmp_path)
+    with (tmp_path / "summary.csv").open(newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["model"] == "'=HYPERLINK(\"http://attacker.example\",\"x\")" and row["task"] == "'@SUM(A1)"
+    assert row["error"] == "'-2+3 cmd|' /C calc'!A0" and row["searcher"] == "'+x"
+    assert row["search"] == "-0.125" and row["target"] == "1.25"  # negative numbers are not text
+
+
+def test_a_summary_on_a_full_disk_is_one_line_that_says_the_schedules_are_kept(tmp_path, monkeypatch):
+    import colasearch.distributed.sweep as sweep
+    from colasearch.files import WriteFailed
+
+    (tmp_path / "summary.csv").write_text("previous\n")
+
+    def full_disk(rows, out_dir):
+        raise WriteFailed(f"cannot write {out_dir / 'summary.csv'}: No space left on device; the previous summary.csv "
+                          "is left as it was")
+
+    monkeypatch.setattr(sweep, "write_summary", full_disk)
+    monkeypatch.setattr(sweep, "check_cells", lambda config: None)
+    config = SweepConfig(models=("m",), tasks=("builtin:capitals",))
+    (tmp_path / f"{cells(config)[0].name}.yaml").write_text(Schedule.from_layers([0, 1]).to_yaml())
+    with pytest.raises(WriteFailed, match=r"left as it was; the cells' schedules in .* are kept: submit the sweep again"):
+        run_sweep(config, tmp_path)
+    assert (tmp_path / "summary.csv").read_text() == "previous\n"
