@@ -69,9 +69,11 @@ def export(
     schedule: ScheduleArgument,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (checkpoint) or file (mergekit, json).")],
     export_format: Annotated[ExportFormat, typer.Option("--format", "-f", help="What to write.")] = ExportFormat.checkpoint,
-    model: OptionalModel = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help=(
+        "Hugging Face id, local folder, .gguf file or 'smollm2-135m'. mergekit: the model the config names; a GGUF "
+        "model is named by the folder of its dequantized weights that colasearch evaluated (colasearch cache list)."))] = None,
     dtype: Annotated[Optional[str], typer.Option(help="checkpoint: the weights' dtype (float32, bfloat16, float16; default float32); mergekit: the dtype line of the config.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Export even if the model fingerprint differs.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Export even if the model's fingerprint differs (mergekit: a --model folder's).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty output folder.")] = False,
     device: DeviceOption = "cpu",
 ) -> None:
@@ -93,9 +95,13 @@ def export(
         with _writing(out):
             written = write_json(chosen, out)
     elif export_format is ExportFormat.mergekit:
-        source = _model_name(chosen, model)
+        from colasearch.export import mergekit_source
+
+        source = mergekit_source(chosen, _model_name(chosen, model), force=force)
+        if source.caveat:  # the config runs, but on other weights than the ones scored: say so where it is made
+            sys.stderr.write(f"colasearch: warning: {source.caveat}\n")
         with _writing(out):
-            written = write_mergekit(chosen, out, model=source, dtype=dtype)
+            written = write_mergekit(chosen, out, dtype=dtype, source=source)
     else:
         require_layer_level(chosen, "a checkpoint")  # before the model loads
         placement(device, dtype or "float32")
@@ -107,7 +113,8 @@ def export(
         hf_logging.disable_progress_bar()  # stdout and stderr carry only the result and errors
         with _writing(out):
             written = export_checkpoint(language_model, chosen, out, tokenizer=tokenizer, force=force, overwrite=overwrite)
-    typer.echo(f"wrote {export_format.value} export of {len(chosen.layers)} entries to {written}")
+    named = f" (layers of {source.model})" if export_format is ExportFormat.mergekit else ""
+    typer.echo(f"wrote {export_format.value} export of {len(chosen.layers)} entries to {written}{named}")
 
 
 @app.command()

@@ -151,3 +151,28 @@ def test_checkpoint_export_of_a_gguf_stem_asks_for_the_model_path(tmp_path, caps
         "colasearch: error: the schedule names its model 'qwen2.5-coder-1.5b-instruct-q4_k_m', which is no alias, "
         "folder or cached hub id here (a local model file is named by its stem): pass --model PATH"]
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_export_says_when_the_mergekit_config_names_other_weights_than_the_ones_scored(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLASEARCH_CACHE", str(tmp_path / "empty-cache"))  # no converted copy of the embedded GGUF
+    Schedule.from_layers([0, 1, 3], name="smollm2-135m").save(tmp_path / "s.yaml")
+    code, out, err = cli(["export", str(tmp_path / "s.yaml"), "-f", "mergekit", "-o", str(tmp_path / "m.yaml")], capsys)
+    assert code == 0
+    assert err.startswith("colasearch: warning: HuggingFaceTB/SmolLM2-135M-Instruct is not the model that was searched")
+    assert len(err.strip().splitlines()) == 1
+    assert out.strip().endswith("(layers of HuggingFaceTB/SmolLM2-135M-Instruct)")
+    assert "# WARNING: HuggingFaceTB/SmolLM2-135M-Instruct is not the model" in (tmp_path / "m.yaml").read_text()
+
+
+def test_export_names_a_model_folder_given_for_mergekit_after_checking_it(tmp_path, capsys, tiny_model_dir):
+    model, _ = load_model(str(tiny_model_dir))
+    Schedule.from_layers([0, 2, 3], model=model).save(tmp_path / "s.yaml")
+    code, _, err = cli(["export", str(tmp_path / "s.yaml"), "-f", "mergekit", "-o", str(tmp_path / "m.yaml"),
+                        "--model", str(tiny_model_dir)], capsys)
+    assert code == 0 and err == ""
+    slices = yaml.safe_load((tmp_path / "m.yaml").read_text())["slices"]
+    assert {piece["sources"][0]["model"] for piece in slices} == {str(tiny_model_dir)}
+    Schedule.from_layers([0, 2, 3], model=make_tiny_model("qwen2")).save(tmp_path / "other.yaml")
+    code, _, err = cli(["export", str(tmp_path / "other.yaml"), "-f", "mergekit", "-o", str(tmp_path / "o.yaml"),
+                        "--model", str(tiny_model_dir)], capsys)
+    assert code == 2 and "not the model the schedule was searched on" in err and not (tmp_path / "o.yaml").exists()

