@@ -314,7 +314,11 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
                                              confirm_items) if reserve else (0, 0)
             if count:
                 _confirm_choice(outcome, anchor, ranked[:count], objective, metric, sign, executor, store, spend,
-                                finished, items)
+                                finished, items, racing.alpha)
+            elif ranked:
+                # No confirmation follows, so the bound's choice ships on the search items alone: it must clear
+                # the family-wise bound, not only the screen (``RacingPolicy.choice_bound``).
+                _choose_confidently(outcome, objective, metric, sign, racing, confirmed=False)
             if highest is not None and outcome.best is not None:
                 outcome.highest = highest if highest.key != outcome.best.key else None
     finally:
@@ -323,7 +327,8 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
     return outcome
 
 
-def _ranked_choice(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy):
+def _ranked_choice(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy,
+                   confirmed: bool = True):
     """The anchor (the first full-split result: the protected start, else the first proposal), the bound, and the
     contenders: the full-split results whose paired lower bound over the anchor is above zero, best first. The
     bound grows with the number of candidates chosen among, and with how unlike each other they are
@@ -337,15 +342,17 @@ def _ranked_choice(outcome: SearchOutcome, objective, metric: str, sign: float, 
     items = len(start.extra["per_item"][metric])
     bound = racing.choice_bound(  # candidates on the start's items only: no paired comparison else
         [paired_differences(result, start, metric, sign) for _, result in full[1:]
-         if len(result.extra["per_item"][metric]) == items])
+         if len(result.extra["per_item"][metric]) == items], confirmed)
     on_start_items = [entry for entry in full if len(entry[1].extra["per_item"][metric]) == items]
     return full[0], bound, contenders(on_start_items, start, metric, sign, bound)
 
 
-def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy):
+def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy,
+                        confirmed: bool = True):
     """Replace the highest full-split value by the confident choice: the contender with the best lower bound
-    over the anchor, else the anchor (see ``racing.confident_choice``). Returns the anchor and the contenders."""
-    anchor, bound, ranked = _ranked_choice(outcome, objective, metric, sign, racing)
+    over the anchor, else the anchor (see ``racing.confident_choice``). Returns the anchor and the contenders.
+    ``confirmed``: whether the contenders will be confirmed (the bound is then a screen, else the final test)."""
+    anchor, bound, ranked = _ranked_choice(outcome, objective, metric, sign, racing, confirmed)
     if bound is None:
         return anchor, []
     outcome.choice_z = bound
@@ -361,7 +368,7 @@ def _ship(outcome: SearchOutcome, schedule: Schedule, result: EvalResult, object
 
 
 def _confirm_choice(outcome: SearchOutcome, anchor: tuple, ranked: list, objective, metric: str, sign: float,
-                    executor: Executor, store, spend, finished, items: int) -> None:
+                    executor: Executor, store, spend, finished, items: int, alpha: float) -> None:
     """Score the anchor and the ``ranked`` contenders on the first ``items`` confirmation items (read back from the
     study where a resumed run has them), and ship the contender whose lead holds there, else the anchor."""
     saved = dict((store.attribute(CONFIRM_ATTRIBUTE) if store is not None else None) or {})
@@ -388,7 +395,7 @@ def _confirm_choice(outcome: SearchOutcome, anchor: tuple, ranked: list, objecti
         if store is not None:   # kept with the study, not as a trial: trials are search-split results only
             saved[schedule.key] = result.to_dict()
             store.set_attribute(CONFIRM_ATTRIBUTE, saved)
-    checks, chosen = confirm(ranked, on_confirm, on_confirm[anchor[0].key], metric, sign)
+    checks, chosen = confirm(ranked, on_confirm, on_confirm[anchor[0].key], metric, sign, alpha)
     outcome.confirmations, outcome.confirm_items = checks, items
     _ship(outcome, *(chosen or anchor), objective)
 

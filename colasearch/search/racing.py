@@ -21,6 +21,11 @@ from colasearch.results import EvalResult
 DEFAULT_Z = 1.0
 #: The final choice leaves the search's starting point only for a paired lower bound above zero.
 DEFAULT_CHOICE_Z = 1.0
+#: The one-sided, family-wise error rate of a shipped lead: on a task where no candidate beats the run's start,
+#: at most this share of runs ship another schedule (by the confirmation's Holm test where there is one, else by
+#: the max-T bound at the quantile ``1 - FAMILY_ALPHA``). 5%: the usual one-sided level, tight enough that a
+#: shipped "lead" is rarely luck, loose enough that a gain of 2-3 SE on the confirmation items still ships.
+FAMILY_ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,10 @@ class RacingPolicy:
     #: At most this many candidates that clear the bound are scored again on the confirmation split, where
     #: the evaluator has one (``colasearch.search.confirmation``); 0: the bound's choice ships unchecked.
     confirm: int = 3
+    #: The family-wise error rate of a shipped lead (see ``FAMILY_ALPHA``).
+    alpha: float = FAMILY_ALPHA
 
-    def choice_bound(self, differences: list[list[float]]) -> float:
+    def choice_bound(self, differences: list[list[float]], confirmed: bool = True) -> float:
         """Standard errors a candidate must lead the start by, given every full-split candidate's paired
         differences to the start on the same items (one row per candidate, higher is better).
 
@@ -47,11 +54,23 @@ class RacingPolicy:
         most units and gain or lose on the same items. So the bound is the max-T of Westfall and Young: the
         largest paired t among the candidates, recomputed with each item's differences sign-flipped at
         random (what "no candidate differs from the start" would look like on these items, correlations
-        kept), at the quantile ``Phi(choice_z)``; never below ``choice_z``, the bound for one candidate.
+        kept), at a quantile; never below that quantile's normal deviate, the bound for one candidate.
+
+        ``confirmed``: the contenders will be scored again on the confirmation split, whose own test keeps
+        the shipped lead's error rate at ``alpha``. Then the bound is only a screen, at ``Phi(choice_z)``
+        (the 84th percentile: about 16% of runs where no candidate beats the start let one through to the
+        confirmation, by design, so that a real gain is rarely screened out). Where no confirmation follows,
+        the bound's choice ships as it is, so it must be the family-wise test itself: the quantile
+        ``1 - alpha`` (never below ``Phi(choice_z)``).
         """
-        if self.choice_z <= 0 or not self.multiplicity or len(differences) < 2:
+        if self.choice_z <= 0:
             return self.choice_z
-        return max(self.choice_z, _max_t_quantile(differences, NormalDist().cdf(self.choice_z)))
+        quantile, floor = NormalDist().cdf(self.choice_z), self.choice_z
+        if not confirmed and 1 - self.alpha > quantile:
+            quantile, floor = 1 - self.alpha, NormalDist().inv_cdf(1 - self.alpha)
+        if not self.multiplicity or len(differences) < 2:
+            return floor
+        return max(floor, _max_t_quantile(differences, quantile))
 
 
 def racing_metric(objective) -> str | None:
@@ -107,22 +126,36 @@ def _max_t_quantile(differences: list[list[float]], quantile: float) -> float:
     """The ``quantile`` of the largest paired t over the rows of ``differences`` under random item sign flips.
 
     Flipping an item's sign flips it for every candidate at once, which keeps the candidates' correlation.
+    The draws come from a generator of their own with a fixed seed: a resumed run chooses the same
+    schedule, and the caller's random state is neither used nor moved.
+    """
+    generator = torch.Generator().manual_seed(0)
+    items = len(differences[0])
+    signs = torch.randint(0, 2, (NULL_DRAWS, items), generator=generator, dtype=torch.float64) * 2 - 1
+    return float(torch.quantile(_sign_flipped_t(differences, signs).max(dim=1).values, quantile))
+
+
+def _sign_flipped_t(differences: list[list[float]], signs: torch.Tensor) -> torch.Tensor:
+    """The paired t (mean over standard error, as :func:`paired_difference` gives them) of every row of
+    ``differences`` with its items' signs multiplied by each row of ``signs``: draws x candidates.
+
     A flip leaves each row's sum of squares as it is, so every t follows from one matrix product. Rows of
-    right/wrong items get the pseudo-disagreements of :func:`_standard_error`, as their observed t does.
+    right/wrong items get the pseudo-disagreements of :func:`_standard_error` in their error, as the observed
+    t does; the mean stays the one over the real items, so that the null t and the observed t are the same
+    statistic (a mean over the ``n + 2`` items with the pseudo ones would shrink every null t by
+    ``n / (n + 2)`` and let leads through that the null reaches more often than the quantile says).
     """
     rows = torch.tensor(differences, dtype=torch.float64)
     binary = torch.tensor([_right_or_wrong(row) for row in differences])
-    generator = torch.Generator().manual_seed(0)
-    signs = torch.randint(0, 2, (NULL_DRAWS, rows.shape[1]), generator=generator, dtype=torch.float64) * 2 - 1
     sums = signs @ rows.T                                          # draws x candidates
     extra = binary.to(torch.float64) * 2                           # one pseudo-disagreement each way
     count = rows.shape[1] + extra
-    means = sums / count
+    padded_means = sums / count                                    # the pseudo-disagreements add nothing to the sum
     squares = (rows ** 2).sum(dim=1) + extra
-    variances = ((squares - count * means ** 2) / (count - 1).clamp(min=1)).clamp(min=0)
+    variances = ((squares - count * padded_means ** 2) / (count - 1).clamp(min=1)).clamp(min=0)
     errors = (variances / count).sqrt()
-    t = torch.where(errors > 0, means / errors.clamp(min=1e-300), torch.zeros_like(means))
-    return float(torch.quantile(t.max(dim=1).values, quantile))
+    means = sums / rows.shape[1]
+    return torch.where(errors > 0, means / errors.clamp(min=1e-300), torch.zeros_like(means))
 
 
 def clearly_worse(candidate: EvalResult, incumbent: EvalResult, metric: str, sign: float, z: float) -> bool:
