@@ -1,12 +1,16 @@
+import ipaddress
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from colasearch.distributed import RayExecutor
-from colasearch.search.executor import InProcessExecutor
+from colasearch.executor import InProcessExecutor
 from colasearch.search.loop import run_search
 from colasearch.search.testing import PlantedEvaluator, PlantedObjective
 from colasearch.searchers.base import SearchSpace, make_searcher
@@ -77,14 +81,57 @@ def test_zero_workers_is_refused():
         RayExecutor(PlantedFactory(), workers=0)
 
 
-def test_local_ray_stays_on_loopback(local_ray):
+# Run in a fresh interpreter: starts Ray through colasearch, lists what every Ray process listens on (and
+# whether it was handed the loopback variable), and stops Ray again.
+RAY_SOCKETS = """
+import json, os, socket, sys
+import psutil
+from colasearch.distributed.cluster import init_ray, shutdown_ray
+
+init_ray(num_cpus=1)
+try:
     import ray
 
     @ray.remote
-    def node_address():
-        return ray.util.get_node_ip_address()
+    def worker_pid():
+        return os.getpid()
 
-    assert ray.get(node_address.remote()) == "127.0.0.1"
+    ray.get(worker_pid.remote())  # a worker process is up too
+    report = {"listening": [], "variables": []}
+    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            report["listening"] += [[process.name(), connection.laddr.ip, connection.laddr.port]
+                                    for connection in process.net_connections("inet") if connection.laddr and
+                                    (connection.status == psutil.CONN_LISTEN or connection.type == socket.SOCK_DGRAM)]
+            if process.pid != os.getpid():
+                report["variables"] += [[process.name(), process.environ().get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")]]
+        except psutil.NoSuchProcess:
+            continue
+finally:
+    shutdown_ray()
+print(json.dumps(report))
+"""
+
+
+def _is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
+
+
+def test_local_ray_listens_on_loopback_only():
+    # A user's environment: none of Ray's variables preset (the conftests and .ci/run set the loopback one).
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("RAY_")}
+    environment["OMP_NUM_THREADS"] = "1"
+    finished = subprocess.run([sys.executable, "-c", RAY_SOCKETS], env=environment, capture_output=True, text=True,
+                              timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report = json.loads(finished.stdout.strip().splitlines()[-1])
+    listeners = {name for name, _, _ in report["listening"]}
+    assert {"gcs_server", "raylet"} <= listeners, report  # Ray's servers were found, so the check below checks them
+    assert [row for row in report["listening"] if not _is_loopback(row[1])] == []
+    # Ray's servers were handed the variable too, so the workers they start stay on loopback as well.
+    handed = {name: value for name, value in report["variables"] if name in ("gcs_server", "raylet")}
+    assert handed == {"gcs_server": "0", "raylet": "0"}, report
 
 
 def test_a_worker_scores_the_split_it_is_asked_for(local_ray):
