@@ -8,10 +8,16 @@ its standard error, so that one sees how far a confirmation on few items moves a
 and its error are the run loop's own (``racing.paired_difference``): oriented by the metric's direction, with
 the pseudo-disagreements it adds where both schedules score every item 0 or 1. ``--metric`` replays another
 of the task's metrics than its primary one (e.g. the accuracy of a run that searched and confirmed on a dense
-metric).
+metric). Each lead is judged as the run loop judges it (``confirmation.holm``: Holm's one-sided test at a
+family-wise 5% over the contenders), and the table says the standard errors it needed and whether it holds.
 
     python bench/confirmation_replay.py --data ../shared/data --task hellaswag --results hella.jsonl \\
         --search-size 128 --heldout-size 500 --confirm-size 512
+
+``--recorded LEAD:SE:ITEMS`` (once per contender of one run, in any order) judges leads recorded in
+BENCHMARKS.md by today's rule without a model, a results file or any item:
+
+    python bench/confirmation_replay.py --recorded +0.008:0.024:256
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ def main() -> None:
     add_data_option(parser)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--task", default="hellaswag", choices=sorted(TASKS))
-    parser.add_argument("--results", required=True, help="the bench/searchers.py results file of the run")
+    parser.add_argument("--results", help="the bench/searchers.py results file of the run (required unless --recorded)")
     parser.add_argument("--target", type=float, default=1.25)
     parser.add_argument("--searcher", default="evolution")
     parser.add_argument("--baseline", default="greedy", help="the run's start: the baseline whose schedule it was")
@@ -46,11 +52,19 @@ def main() -> None:
     parser.add_argument("--metric", default=None,
                         help="the metric to replay, as --search-metric takes it (default: the task's primary one)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--recorded", action="append", metavar="LEAD:SE:ITEMS",
+                        help="judge a recorded confirmation lead by today's rule (repeat per contender); no model")
     args = parser.parse_args()
+    if args.recorded:
+        judge_recorded(parser, args.recorded)
+        return
+    if not args.results:
+        parser.error("--results is required (or --recorded to judge recorded leads)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
     spec = task_spec(parser, args, TASKS[args.task])
 
+    from colasearch.search.confirmation import Confirmation, holm
     from colasearch.search.racing import paired_difference
     from colasearch.search.session import RunContext
 
@@ -71,13 +85,33 @@ def main() -> None:
     evaluator, metric = context.evaluator, context.search_metric  # --metric resolved; primary when unset
     sign = context.task.metric_sign(metric)
     base = evaluator.evaluate(parse_chain(start["chain"]), "confirm")
-    print(f"| contender | confirmation items | lead over the start in {metric} ± SE |\n|---|---|---|")
-    for check in searched[-1]["confirmation"]:
-        result = evaluator.evaluate(parse_chain(check["schedule"]), "confirm")
-        items = len(result.extra["per_item"][metric])
-        for count in sorted({*range(args.step, items, args.step), items}):
-            mean, error, _ = paired_difference(first_items(result, metric, count), base, metric, sign)
-            print(f"| {check['schedule']} | {count} | {mean:+.4f} ± {error:.4f} |", flush=True)
+    chains = [check["schedule"] for check in searched[-1]["confirmation"]]
+    results = {chain: evaluator.evaluate(parse_chain(chain), "confirm") for chain in chains}
+    items = min(len(result.extra["per_item"][metric]) for result in results.values())
+    print(f"| contender | confirmation items | lead over the start in {metric} ± SE | SE needed | holds |\n"
+          "|---|---|---|---|---|")
+    for count in sorted({*range(args.step, items, args.step), items}):
+        checks = holm([Confirmation(chain, chain, *paired_difference(first_items(results[chain], metric, count), base,
+                                                                      metric, sign)) for chain in chains])
+        for check in checks:
+            print(f"| {check.chain} | {count} | {check.mean:+.4f} ± {check.error:.4f} | {check.needed:.2f} | "
+                  f"{'yes' if check.holds else 'no'} |", flush=True)
+
+
+def judge_recorded(parser, recorded: list[str]) -> None:
+    """Print each recorded ``LEAD:SE:ITEMS`` with the standard errors today's rule needs and whether it holds."""
+    from colasearch.search.confirmation import Confirmation, holm
+
+    try:
+        leads = [tuple(float(part) for part in text.split(":")) for text in recorded]
+        checks = [Confirmation(text, text, mean, error, int(items))
+                  for text, (mean, error, items) in zip(recorded, leads)]
+    except ValueError:
+        parser.error("--recorded takes LEAD:SE:ITEMS, e.g. +0.008:0.024:256")
+    print("| recorded lead ± SE on items | in SE | SE needed | holds |\n|---|---|---|---|")
+    for check in holm(checks):
+        print(f"| {check.mean:+.3f} ± {check.error:.3f} on {check.items} | {check.t:+.2f} | {check.needed:.2f} | "
+              f"{'yes' if check.holds else 'no'} |")
 
 
 def first_items(result, metric: str, count: int):
