@@ -1,5 +1,6 @@
 """``--objective speculative`` end to end: the evaluator measures acceptance, the objective ranks drafts by it."""
 
+import json
 import math
 import pickle
 
@@ -83,21 +84,62 @@ def test_make_objective_refuses_draft_tokens_elsewhere():
         make_objective("constrained", "acc", target_speedup=1.2, draft_tokens=4)
 
 
-def test_ray_workers_get_the_same_evaluator_options(model, monkeypatch):
-    import colasearch.distributed as distributed
-    from colasearch.search.session import open_executor
+def _word_task(folder):
+    """A multiple-choice task in the tiny tokenizer's words (w5, w6, ...), so that drafts disagree on it."""
+    path = folder / "words.jsonl"
+    with path.open("w") as out:
+        for item in range(24):
+            context = " ".join(f"w{5 + (item * 7 + k) % 80}" for k in range(8))
+            out.write(json.dumps({"id": f"q{item}", "context": context,
+                                  "choices": [f"w{10 + item % 50}", f"w{60 + item % 30}"], "label": item % 2}) + "\n")
+    return path
 
-    built = {}
+
+def test_ray_workers_score_drafts_as_this_process_does(model, tmp_path, monkeypatch):
+    """``open_executor`` hands each Ray worker a spec from which it builds its own evaluator. Here the workers
+    run in this process (Ray itself is tested in tests/distributed), each built from the unpickled spec as an
+    actor builds it; the speculative search through them must score drafts exactly as this process does."""
+    import colasearch.distributed as distributed
+    from colasearch.executor import InProcessExecutor
+    from colasearch.loading import load_model
+    from colasearch.search.session import open_executor
+    from colasearch.testing import make_tiny_tokenizer
+
+    folder = tmp_path / "tiny"
+    model.save_pretrained(folder)
+    make_tiny_tokenizer().save_pretrained(folder)
+    local_model, tokenizer = load_model(str(folder))
+    task_spec = f"jsonl:{_word_task(tmp_path)}"
+    task = load_task(task_spec)
+    evaluator = Evaluator(local_model, tokenizer, task, search_size=8, heldout_size=6, **OPTIONS)
+    context = RunContext(str(folder), local_model, tokenizer, task, evaluator, 8, 6, 0, task_spec, dict(OPTIONS))
+    pools = []
+
+    class WorkersInThisProcess(InProcessExecutor):
+        def __init__(self, spec, workers, **resources):
+            pools.append((spec, workers, resources))
+            super().__init__(pickle.loads(pickle.dumps(spec))())
+
     monkeypatch.setattr(distributed, "init_ray", lambda address=None: None)
-    monkeypatch.setattr(distributed, "RayExecutor",
-                        lambda spec, workers, **resources: built.update(resources) or built.setdefault("spec", spec))
-    tokenizer, task = CharTokenizer(), load_task("builtin:capitals")
-    evaluator = Evaluator(model, tokenizer, task, search_size=8, heldout_size=6, **OPTIONS)
-    context = RunContext("tiny", model, tokenizer, task, evaluator, 8, 6, 0, "builtin:capitals", dict(OPTIONS))
-    spec = open_executor(context, workers=2, threads=1)
-    assert dict(spec.options) == OPTIONS and (spec.search_size, spec.heldout_size) == (8, 6)
-    assert spec.workers == 2 and built["cpus_per_worker"] == 1  # --threads reaches the workers' reservation
-    assert pickle.loads(pickle.dumps(spec)) == spec
+    monkeypatch.setattr(distributed, "RayExecutor", WorkersInThisProcess)
+    executor = open_executor(context, workers=2, threads=1)
+    [(spec, workers, resources)] = pools
+    assert workers == 2 and resources["cpus_per_worker"] == 1  # --threads reaches the workers' reservation
+    assert executor.evaluator is not evaluator
+
+    outcome, objective = search_with(context, "random", budget=4, target_speedup=1.25, seed=0,
+                                     objective_name="speculative", executor=executor)
+    assert outcome.evaluations == 4
+    assert executor.evaluator.stats["result_cache_size"] >= 4  # the drafts were scored by the worker
+    acceptances = set()
+    for schedule, result in outcome.records:
+        here = evaluator.evaluate(schedule)
+        assert (result.quality, result.extra["acceptance_rate"], result.extra["draft_tokens"]) == \
+            (here.quality, here.extra["acceptance_rate"], 3)
+        acceptances.add(here.extra["acceptance_rate"])
+    assert len(acceptances) > 1  # the drafts differ, so a worker scoring them otherwise would show
+    values = {schedule.key: objective.values(result)[0] for schedule, result in outcome.records}
+    assert values[outcome.best.key] == max(values.values()) == outcome.best_value
 
 
 @pytest.mark.integration
