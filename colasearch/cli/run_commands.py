@@ -164,6 +164,10 @@ def run(
     evaluator_options = {"speculative_prompts": speculative_prompts, "draft_tokens": draft_tokens} if speculative else {}
     if prefix_cache_mb is not None:
         evaluator_options["prefix_cache_mb"] = prefix_cache_mb
+    if overwrite:  # only now that every flag is checked: a refused command changes nothing
+        from colasearch.evaluator.result_cache import clear_results
+
+        clear_results(cache_path)
     context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path,
                               confirm_size=confirm_size,
                               search_metric=search_metric, device=device, dtype=dtype, device_map=device_map,

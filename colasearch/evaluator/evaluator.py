@@ -19,7 +19,7 @@ from colasearch.evaluator.forward import ChainRunner, PackedBatch, fast_path_sup
 from colasearch.evaluator.prefix_cache import PrefixCache, entry_key, process_budget
 from colasearch.evaluator.reference import reference_scores
 from colasearch.evaluator.result_cache import ResultCache
-from colasearch.fingerprint import fingerprint
+from colasearch.model_identity import model_identity
 from colasearch.results import EvalResult
 from colasearch.runtime import scheduled
 from colasearch.schedule import Schedule
@@ -88,7 +88,9 @@ class Evaluator:
         self.split_config = {"search": search_size, "heldout": heldout_size, "seed": seed, "confirm": confirm_size}
         self.cost_model = CostModel.from_model(model)
         self.measured_cost = measured_cost
-        self.model_hash = fingerprint(model).shape_hash
+        # Shapes, a digest of the weights, dtype and device kind: a fine-tune or a quantization of the same shape
+        # sharing one results file reads back none of the other's results.
+        self.model_hash = model_identity(model)
         # The metric names are in the key, so results cached before a task gained a metric are not reused.
         metrics = ",".join(sorted(task.metric_directions))
         self.task_key = f"{task.name}:{task.config_key()}:{metrics}:{search_size}/{heldout_size}/{seed}"

@@ -1,6 +1,8 @@
 """Evaluation results persisted as append-only JSON lines, so no schedule is evaluated twice.
 
-A crash can at worst leave a torn last line; it is skipped on load and the result recomputed.
+A crash can at worst leave a torn last line; it is skipped on load and the result recomputed. A key names
+the model (weights, dtype, device kind), the task's content and the split (``Evaluator.result_key``), so a
+line written under another model or an older key format is never read back: it is only a miss.
 """
 
 from __future__ import annotations
@@ -50,3 +52,10 @@ class ResultCache:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def clear_results(path: Path | None) -> None:
+    """Start ``path`` empty (``run --overwrite``): a run started afresh must not read back the replaced run's
+    results, which may have come from another model, or from code that computed them differently."""
+    if path is not None:
+        Path(path).unlink(missing_ok=True)

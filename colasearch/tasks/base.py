@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +184,42 @@ def read_jsonl(path: str | Path) -> tuple[Path, list[dict]]:
     if not records:
         raise TaskError(f"{path}: task file has no items")
     return path, records
+
+
+def record_key(record: dict) -> str:
+    """The record's content as canonical JSON: equal for exact duplicates, whatever the order of their fields."""
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def content_id(record: dict) -> str:
+    """The id of a record that names none: a hash of its content, so its split does not follow its line number."""
+    return "h" + hashlib.sha256(record_key(record).encode()).hexdigest()[:16]
+
+
+def identified_records(path: Path, records: list[tuple[int, dict]]) -> list[tuple[str, int, dict]]:
+    """``(item id, line number, record)``: the record's ``id``, or a hash of its content when it has none.
+
+    Exact duplicates (the same record again, field order aside) are dropped with one warning on stderr:
+    scoring an item twice only weighs it double, and a copy could land in the other split. Two
+    different records that share an ``id`` are an error.
+    """
+    kept, seen_ids, seen_records, dropped = [], set(), set(), []
+    for number, record in records:
+        key = record_key(record)
+        if key in seen_records:
+            dropped.append(number)
+            continue
+        seen_records.add(key)
+        item_id = str(record["id"]) if "id" in record else content_id(record)
+        if item_id in seen_ids:
+            raise TaskError(f"{path}:{number}: duplicate item id {item_id!r}")
+        seen_ids.add(item_id)
+        kept.append((item_id, number, record))
+    if dropped:
+        lines = ", ".join(str(number) for number in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
+        sys.stderr.write(f"colasearch: warning: {path}: dropped {len(dropped)} exact duplicate "
+                         f"item{'s' if len(dropped) > 1 else ''} (line{'s' if len(dropped) > 1 else ''} {lines})\n")
+    return kept
 
 
 @dataclass

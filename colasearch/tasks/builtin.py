@@ -6,6 +6,8 @@ each is phrased so that SmolLM2-135M-Instruct is well above chance (see BENCHMAR
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 
 from colasearch.errors import TaskError
@@ -137,9 +139,17 @@ def builtin_task(name: str, **options) -> MultipleChoiceTask:
     if name not in BUILTIN_TASKS:
         raise TaskError(f"unknown built-in task {name!r} (built-in: {', '.join(sorted(BUILTIN_TASKS))})")
     settings = options_from(MultipleChoiceOptions, options, f"builtin:{name}")
-    return MultipleChoiceTask(name, BUILTIN_TASKS[name](), join=settings.join or BUILTIN_JOINS[name],
+    questions = BUILTIN_TASKS[name]()
+    # The items' digest, not a version number kept by hand: an edit to a generator changes the result key.
+    return MultipleChoiceTask(name, questions, join=settings.join or BUILTIN_JOINS[name],
                               primary_metric=settings.primary_metric or "acc", max_length=settings.max_length,
-                              source={"builtin": name, "version": 1})
+                              source={"builtin": name, "items": questions_digest(questions)})
+
+
+def questions_digest(questions: list[tuple[str, Question]]) -> str:
+    """A digest of the items' ids and content, in order."""
+    payload = [[item_id, question.context, list(question.choices), question.label] for item_id, question in questions]
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 TASK_LOADERS.register("builtin")(builtin_task)

@@ -26,7 +26,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from colasearch.errors import TaskError
-from colasearch.tasks.base import Item, ModelTask, PackedSequence, ScoringTask, SequenceScores, Task, file_digest
+from colasearch.tasks.base import (
+    Item, ModelTask, PackedSequence, ScoringTask, SequenceScores, Task, file_digest, identified_records,
+)
 
 
 class GenerationOptions(BaseModel):
@@ -389,18 +391,14 @@ def generation_from_records(path: Path, records: list[tuple[int, dict]], **optio
     from colasearch.tasks.multiple_choice import options_from
 
     settings = options_from(GenerationOptions, options, str(path))
-    prompts, seen = [], set()
-    for number, record in records:
+    prompts = []
+    for item_id, number, record in identified_records(path, records):
         where = f"{path}:{number}"
         for name in ("prompt", "answer"):
             if name not in record:
                 raise TaskError(f"{where}: missing field {name!r}")
             if not isinstance(record[name], (str, int, float)) or isinstance(record[name], bool):
                 raise TaskError(f"{where}: {name!r} must be a string")
-        item_id = str(record.get("id", f"line{number}"))
-        if item_id in seen:
-            raise TaskError(f"{where}: duplicate item id {item_id!r}")
-        seen.add(item_id)
         prompts.append((item_id, Prompt(str(record["prompt"]), str(record["answer"]))))
     kind = ScoredGenerationTask if settings.teacher_forced and settings.extract is None else GenerationTask
     return kind(path.stem, prompts, settings, source={"path": str(path.resolve()), "digest": file_digest(path)})

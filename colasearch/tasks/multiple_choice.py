@@ -16,7 +16,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from colasearch.errors import TaskError
-from colasearch.tasks.base import TASK_LOADERS, Item, PackedSequence, ScoringTask, SequenceScores, file_digest
+from colasearch.tasks.base import (
+    TASK_LOADERS, Item, PackedSequence, ScoringTask, SequenceScores, file_digest, identified_records,
+)
 
 DEFAULT_JOIN = "\nAnswer: "
 # Joins of the external benchmark data (HellaSwag's continuation follows with a space), recognised by file stem.
@@ -236,14 +238,8 @@ def multiple_choice_from_records(path: Path, records: list[tuple[int, dict]], **
     known = next((key for key in KNOWN_JOINS if stem.startswith(key)), None)
     join = settings.join if settings.join is not None else KNOWN_JOINS.get(known, DEFAULT_JOIN)
     primary = settings.primary_metric or KNOWN_PRIMARY.get(known, "acc")
-    questions, seen = [], set()
-    for number, record in records:
-        where = f"{path}:{number}"
-        item_id = str(record.get("id", f"line{number}"))
-        if item_id in seen:
-            raise TaskError(f"{where}: duplicate item id {item_id!r}")
-        seen.add(item_id)
-        questions.append((item_id, question_from_record(record, where)))
+    questions = [(item_id, question_from_record(record, f"{path}:{number}"))
+                 for item_id, number, record in identified_records(path, records)]
     return MultipleChoiceTask(path.stem, questions, join=join, primary_metric=primary, max_length=settings.max_length,
                               source={"path": str(path.resolve()), "digest": file_digest(path)})
 

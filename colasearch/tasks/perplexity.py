@@ -1,4 +1,10 @@
-"""Perplexity of a plain text file, in strided windows; each window is one item."""
+"""Perplexity of a plain text file, in windows; each window is one item.
+
+Windows are cut with a gap of unscored, unseen text between neighbours. Items land in the search and
+held-out splits at random, so without it a held-out window could be the very continuation of a search
+window (the next sentence of one paragraph): the search would have fitted the text the held-out split
+is meant to judge afresh.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +23,11 @@ class WindowOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     window: int = Field(default=128, ge=2, le=8192)
+    # Scored tokens at the end of each window (the tokens before them are its context); all but the first
+    # by default. Windows never overlap, so the context of one is never the scored text of another.
     stride: int | None = Field(default=None, ge=1)
+    # Tokens skipped between one window's end and the next one's start (see the module's docstring).
+    gap: int = Field(default=32, ge=1)
     max_windows: int = Field(default=2000, ge=1)
 
     @model_validator(mode="after")
@@ -25,6 +35,11 @@ class WindowOptions(BaseModel):
         if self.stride is not None and self.stride > self.window:
             raise ValueError(f"stride {self.stride} is larger than window {self.window}")
         return self
+
+    @property
+    def step(self) -> int:
+        """Tokens from one window's start to the next one's."""
+        return self.window + self.gap
 
 
 @dataclass(frozen=True)
@@ -47,8 +62,7 @@ class TextWindows:
     def tokens(self, tokenizer) -> list[int]:
         if self._tokens is None or self._tokenizer_id != id(tokenizer):
             # Only as much text as the windows can use: about 8 characters per token is generous.
-            stride = self.options.stride or self.options.window
-            limit = (self.options.max_windows * stride + self.options.window) * 8
+            limit = self.options.max_windows * self.options.step * 8
             self._tokens = tokenizer(self.text[:limit], add_special_tokens=False).input_ids
             self._tokenizer_id = id(tokenizer)
             if len(self._tokens) < 2:
@@ -60,12 +74,13 @@ class TextWindows:
         return [Item(f"w{index}", index) for index in range(self.options.max_windows)]
 
     def window(self, index: int, total_tokens: int) -> Window | None:
-        window, stride = self.options.window, self.options.stride or self.options.window
-        start = index * stride
+        """The ``index``-th window, or None past the text's end (only a first window may be short)."""
+        window = self.options.window
+        start = index * self.options.step
         if index > 0 and start + window > total_tokens:
             return None
         end = min(start + window, total_tokens)
-        scored = end - start - 1 if index == 0 else min(stride, end - start - 1)
+        scored = min(self.options.stride or window, end - start - 1)
         return Window(start, end, scored)
 
 
