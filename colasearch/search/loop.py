@@ -315,10 +315,6 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
             if count:
                 _confirm_choice(outcome, anchor, ranked[:count], objective, metric, sign, executor, store, spend,
                                 finished, items, racing.alpha)
-            elif ranked:
-                # No confirmation follows, so the bound's choice ships on the search items alone: it must clear
-                # the family-wise bound, not only the screen (``RacingPolicy.choice_bound``).
-                _choose_confidently(outcome, objective, metric, sign, racing, confirmed=False)
             if highest is not None and outcome.best is not None:
                 outcome.highest = highest if highest.key != outcome.best.key else None
     finally:
@@ -327,8 +323,7 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
     return outcome
 
 
-def _ranked_choice(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy,
-                   confirmed: bool = True):
+def _ranked_choice(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy):
     """The anchor (the first full-split result: the protected start, else the first proposal), the bound, and the
     contenders: the full-split results whose paired lower bound over the anchor is above zero, best first. The
     bound grows with the number of candidates chosen among, and with how unlike each other they are
@@ -342,17 +337,15 @@ def _ranked_choice(outcome: SearchOutcome, objective, metric: str, sign: float, 
     items = len(start.extra["per_item"][metric])
     bound = racing.choice_bound(  # candidates on the start's items only: no paired comparison else
         [paired_differences(result, start, metric, sign) for _, result in full[1:]
-         if len(result.extra["per_item"][metric]) == items], confirmed)
+         if len(result.extra["per_item"][metric]) == items])
     on_start_items = [entry for entry in full if len(entry[1].extra["per_item"][metric]) == items]
     return full[0], bound, contenders(on_start_items, start, metric, sign, bound)
 
 
-def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy,
-                        confirmed: bool = True):
+def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy):
     """Replace the highest full-split value by the confident choice: the contender with the best lower bound
-    over the anchor, else the anchor (see ``racing.confident_choice``). Returns the anchor and the contenders.
-    ``confirmed``: whether the contenders will be confirmed (the bound is then a screen, else the final test)."""
-    anchor, bound, ranked = _ranked_choice(outcome, objective, metric, sign, racing, confirmed)
+    over the anchor, else the anchor (see ``racing.confident_choice``). Returns the anchor and the contenders."""
+    anchor, bound, ranked = _ranked_choice(outcome, objective, metric, sign, racing)
     if bound is None:
         return anchor, []
     outcome.choice_z = bound

@@ -30,7 +30,7 @@ def test_the_run_confirms_on_as_many_unused_items_as_it_had_and_records_them(cap
     # The reserve needs a budget of 8 x 16 items (a quarter pays for the start and one contender on 16).
     # A tiny random model leaves whether a candidate clears the bound to chance, so every fully scored
     # candidate is made a contender: what is checked is the confirmation the run then does and reports.
-    monkeypatch.setattr(RacingPolicy, "choice_bound", lambda self, differences, confirmed=True: -1e9)
+    monkeypatch.setattr(RacingPolicy, "choice_bound", lambda self, differences: -1e9)
     out = tmp_path / "s.yaml"
     argv = ["run", "--model", str(assets / "tiny"), "--task", f"jsonl:{task}", "--searcher", "evolution",
             "--budget", "8", "--search-size", str(SEARCH), "--heldout-size", str(HELDOUT), "--workers", "0",

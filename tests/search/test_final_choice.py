@@ -2,7 +2,6 @@
 
 import random
 
-import pytest
 import torch
 
 from colasearch.objectives import make_objective
@@ -85,17 +84,6 @@ def test_the_bound_neither_uses_nor_moves_the_callers_random_state():
     state = torch.get_rng_state()
     assert RacingPolicy().choice_bound(differences) == first
     assert torch.equal(torch.get_rng_state(), state)
-
-
-def test_a_bound_that_no_confirmation_follows_is_the_family_wise_one():
-    # Without a confirmation the bound's choice ships as it is: the max-T at 1 - alpha (95%), not the 84th
-    # percentile screen; for one candidate, the one-sided normal deviate 1.645 instead of 1.
-    policy = RacingPolicy(choice_z=1.0)
-    assert policy.choice_bound(_noise(1, 200, 0), confirmed=False) == pytest.approx(1.6449, abs=1e-4)
-    many = _noise(40, 200, 0)
-    assert policy.choice_bound(many, confirmed=False) > policy.choice_bound(many) + 0.25
-    # Independent candidates: about the largest of 40 normals at its 95th percentile, 3.02.
-    assert 2.8 < policy.choice_bound(many, confirmed=False) < 3.3
 
 
 def test_among_many_unlike_candidates_a_lead_of_two_standard_errors_is_not_enough():
