@@ -9,6 +9,10 @@ from colasearch.loading import load_model
 from colasearch.runtime import apply_schedule, restore, scheduled
 from colasearch.schedule import LayerEntry, Schedule
 
+# MoE expert skipping plugs into the runtime's forward-patch hook when imported; here, so that every
+# ``apply_schedule`` honours a schedule's ``experts`` section whichever module the caller imported.
+import colasearch.moe  # noqa: F401
+
 __version__ = "0.1.0"
 
 __all__ = [

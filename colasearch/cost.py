@@ -49,7 +49,7 @@ class CostModel:
 
     @classmethod
     def from_model(cls, model) -> CostModel:
-        from colasearch.runtime import decoder_of
+        from colasearch.decoder import decoder_of
 
         config = text_config(model.config)
         decoder = decoder_of(model)

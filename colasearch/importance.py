@@ -23,7 +23,8 @@ from typing import Iterable
 
 import torch
 
-from colasearch.runtime import decoder_of, scheduled
+from colasearch.decoder import decoder_of
+from colasearch.runtime import scheduled
 
 def _similarity(before: torch.Tensor, after: torch.Tensor, mask: torch.Tensor) -> float:
     cosine = torch.nn.functional.cosine_similarity(before.float(), after.float(), dim=-1).clamp(-1.0, 1.0)

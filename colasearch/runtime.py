@@ -9,13 +9,14 @@ owns its own KV-cache slot, so a repeated layer never overwrites its twin's keys
 from __future__ import annotations
 
 import contextlib
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
+from colasearch.decoder import decoder_of
 from colasearch.errors import ScheduleError
 from colasearch.fingerprint import text_config
-from colasearch.moe.patching import install_gates, plan_gates, remove_expert_skipping
 from colasearch.schedule import LayerEntry, Schedule
 
 # Families whose decoder layers are pre-norm residual blocks: x + attn(norm(x)), then x + mlp(norm(x)).
@@ -27,11 +28,31 @@ SANDWICH_FAMILIES = {"gemma2", "gemma3_text", "olmo2"}
 SUPPORTED_FAMILIES = PRENORM_FAMILIES | SANDWICH_FAMILIES | {"gemma", "gemma3"}
 
 
-def decoder_of(model) -> nn.Module:
-    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
-    if not isinstance(getattr(decoder, "layers", None), nn.ModuleList):
-        raise ScheduleError(f"{type(model).__name__}: cannot find its list of decoder layers")
-    return decoder
+class ForwardPatch(Protocol):
+    """An extension that changes how layers compute their forward (MoE expert gating), applied with a schedule.
+
+    The runtime defines this hook and knows no extension: an extension registers itself with
+    :func:`register_forward_patch` when it is imported (``colasearch/__init__.py`` imports the built-in ones).
+    """
+
+    name: str
+
+    def plan(self, model, schedule: Schedule) -> Any | None:
+        """Check that ``schedule`` fits ``model`` and prepare the patch, touching nothing; None: nothing to patch."""
+
+    def install(self, model, plan: Any) -> None:
+        """Patch ``model`` as ``plan`` says; called after the layer chain is in place."""
+
+    def remove(self, model) -> None:
+        """Undo :meth:`install`; a no-op on a model without the patch."""
+
+
+FORWARD_PATCHES: dict[str, ForwardPatch] = {}
+
+
+def register_forward_patch(patch: ForwardPatch) -> ForwardPatch:
+    FORWARD_PATCHES[patch.name] = patch
+    return patch
 
 
 def family_of(model) -> str:
@@ -145,7 +166,7 @@ def apply_schedule(model, schedule: Schedule, force: bool = False):
     family = family_of(model)
     schedule.check_fits(model, force=force)
     # Checked before anything is patched, so a refused section leaves the model untouched.
-    expert_plan = plan_gates(model, schedule.experts) if schedule.experts is not None else None
+    plans = {name: patch.plan(model, schedule) for name, patch in FORWARD_PATCHES.items()}
     decoder = decoder_of(model)
     config = text_config(model.config)
     originals = decoder.layers
@@ -174,14 +195,16 @@ def apply_schedule(model, schedule: Schedule, force: bool = False):
     if original_types is not None:
         config.layer_types = _per_entry_layer_types(original_types, schedule.layers, slots)
     decoder.layers = ScheduledLayers(originals, chain)
-    if expert_plan is not None:
-        install_gates(model, *expert_plan)
+    for name, plan in plans.items():
+        if plan is not None:
+            FORWARD_PATCHES[name].install(model, plan)
     return model
 
 
 def restore(model):
     """Undo :func:`apply_schedule`; the model is exactly as it was."""
-    remove_expert_skipping(model)
+    for patch in FORWARD_PATCHES.values():
+        patch.remove(model)
     saved = getattr(model, "_colasearch_saved_config", None)
     if saved is None:
         return model

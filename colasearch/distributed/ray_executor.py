@@ -1,4 +1,4 @@
-"""Ray actor pool behind the run loop's :class:`~colasearch.search.executor.Executor` protocol.
+"""Ray actor pool behind the run loop's :class:`~colasearch.executor.Executor` protocol.
 
 Each actor builds its own evaluator (model replica, prefix cache) once. Schedules are dispatched to
 idle actors and consumed as they finish. An actor that dies mid-evaluation (killed, out of memory)
@@ -16,7 +16,7 @@ from typing import Callable
 from colasearch.errors import ColasearchError
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.search.executor import Executor
+from colasearch.executor import Executor
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from colasearch.devices import default_cache_bytes, model_device
 from colasearch.errors import TaskError
 from colasearch.evaluator.forward import ChainRunner, PackedBatch, fast_path_supported
 from colasearch.evaluator.prefix_cache import PrefixCache, entry_key, process_budget
-from colasearch.evaluator.reference import reference_scores
+from colasearch.evaluator.reference import plain_scores, reference_scores
 from colasearch.evaluator.result_cache import ResultCache
 from colasearch.model_identity import model_identity
 from colasearch.results import EvalResult
@@ -72,6 +72,8 @@ class Evaluator:
         self.task = task
         self.force = force
         task.bind(tokenizer)
+        if isinstance(task, ModelTask):
+            task.use_scorer(plain_scores)
         self.splits = split_items(task.items(), search_size, heldout_size, seed, confirm_size)
         self.levels = {split: fidelity_levels(len(self.splits[split])) for split in SPLITS}
         # The confirmation scores a few schedules once, on as many items as the budget left affords: any

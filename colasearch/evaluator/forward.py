@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
+from colasearch.decoder import decoder_of
 from colasearch.devices import model_device, model_dtype
 from colasearch.fingerprint import text_config
-from colasearch.runtime import PRENORM_FAMILIES, ScheduledEntry, assign_cache_slots, decoder_of, family_of
+from colasearch.runtime import PRENORM_FAMILIES, ScheduledEntry, assign_cache_slots, family_of
 from colasearch.schedule import LayerEntry, Schedule
 from colasearch.tasks.base import PackedSequence, SequenceScores
 

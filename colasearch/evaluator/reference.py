@@ -70,3 +70,8 @@ def reference_scores(model, schedule: Schedule | None, sequences: list[PackedSeq
                                           reference_logprobs))
     return results
 
+
+def plain_scores(model, sequences: list[PackedSequence]) -> list[SequenceScores]:
+    """Scores of ``model`` as it stands (a schedule already applied), the plain way: the scorer a model task
+    that runs scoring sub-tasks receives (``ModelTask.use_scorer``)."""
+    return reference_scores(model, None, sequences, with_reference=False)

@@ -20,11 +20,12 @@ from typing import Any
 
 from torch import nn
 
+from colasearch.decoder import decoder_of
 from colasearch.errors import ColasearchError
 from colasearch.export.support import require_layer_level
 from colasearch.files import WriteFailed, fsync_path, fsync_tree, readable_mode, write_failed
 from colasearch.fingerprint import text_config
-from colasearch.runtime import apply_schedule, applied_schedule, decoder_of, family_of, restore
+from colasearch.runtime import apply_schedule, applied_schedule, family_of, restore
 from colasearch.schedule import Schedule
 
 SCHEDULE_FILENAME = "colasearch_schedule.yaml"

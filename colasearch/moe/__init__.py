@@ -1,8 +1,8 @@
 """MoE expert skipping (MoDES): skip routed expert i of layer l for a token when alpha_l * pi_i < tau.
 
-Part of the runtime: a schedule's ``experts`` section is applied by ``apply_schedule`` and removed by
-``restore``. Nothing here imports ``colasearch.runtime`` at module level, since the runtime imports
-this package while it is itself being imported.
+An extension of the runtime: ``patching`` registers a forward patch (``colasearch.runtime.ForwardPatch``),
+so that ``apply_schedule`` applies a schedule's ``experts`` section and ``restore`` removes it. The runtime
+knows nothing of this package; ``colasearch/__init__.py`` imports it, so the hook is always registered.
 """
 
 from colasearch.moe.calibration import calibrate_importance

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from colasearch.decoder import decoder_of
 from colasearch.errors import ScheduleError
 from colasearch.fingerprint import num_experts_of, text_config
 from colasearch.moe.families import FAMILIES, SparseBlockFamily
 from colasearch.moe.gating import TOKEN_GROUPS, LayerGate, renormalized, threshold_vector
-from colasearch.schedule import ExpertSkipping
+from colasearch.runtime import register_forward_patch
+from colasearch.schedule import ExpertSkipping, Schedule
 
 _STATE = "_colasearch_expert_skipping"
 
@@ -85,8 +87,6 @@ class ExpertGates:
 
 
 def _original_layers(model):
-    from colasearch.runtime import decoder_of
-
     return getattr(model, "_colasearch_originals", None) or decoder_of(model).layers
 
 
@@ -188,7 +188,25 @@ def recording(model, attention_mask: torch.Tensor | None = None):
         state.count_mask = None
 
 
+class ExpertSkippingPatch:
+    """Applies a schedule's ``experts`` section through the runtime's forward-patch hook."""
+
+    name = "experts"
+
+    def plan(self, model, schedule: Schedule):
+        return plan_gates(model, schedule.experts) if schedule.experts is not None else None
+
+    def install(self, model, plan) -> None:
+        install_gates(model, *plan)
+
+    def remove(self, model) -> None:
+        remove_expert_skipping(model)
+
+
+register_forward_patch(ExpertSkippingPatch())
+
+
 __all__ = [
-    "ExpertGates", "SkipStats", "TOKEN_GROUPS", "apply_expert_skipping", "install_gates", "installed_gates",
+    "ExpertGates", "ExpertSkippingPatch", "SkipStats", "TOKEN_GROUPS", "apply_expert_skipping", "install_gates", "installed_gates",
     "plan_gates", "recording", "remove_expert_skipping", "sparse_blocks",
 ]

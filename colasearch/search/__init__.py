@@ -1,6 +1,6 @@
 """The run loop shared by every searcher: budget, caching, storage and resume, executors."""
 
-from colasearch.search.executor import Executor, InProcessExecutor
+from colasearch.executor import Executor, InProcessExecutor
 from colasearch.search.loop import SearchOutcome, run_search
 from colasearch.search.storage import RunStore, open_storage
 

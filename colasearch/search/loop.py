@@ -31,12 +31,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from colasearch.executor import Executor
 from colasearch.priors import Prior, compute_prior
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 from colasearch.search.confirmation import (CONFIRM_ATTRIBUTE, Confirmation, confirm, confirmation_plan,
                                             confirmation_reserve)
-from colasearch.search.executor import Executor
 from colasearch.search.racing import (RacingPolicy, clearly_worse, contenders, paired_differences, paired_estimate,
                                       racing_metric)
 from colasearch.searchers.base import BaseSearcher, SearcherError

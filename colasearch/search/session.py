@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from colasearch.errors import ColasearchError
+from colasearch.executor import InProcessExecutor
 from colasearch.files import slug
 from colasearch.results import EvalResult
 from colasearch.schedule import Metrics, Provenance, QualityMetric, Schedule, SpeedupMetric
-from colasearch.search.executor import InProcessExecutor
 from colasearch.search.loop import SearchOutcome, run_search
 from colasearch.search.storage import RunStore
 from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher, searcher_class

@@ -1,9 +1,8 @@
 """Task plug-ins: what a schedule is scored on. ``load_task(spec)`` builds one from its spec."""
 
-from colasearch.tasks.base import (
-    TASK_LOADERS, Item, ModelTask, PackedSequence, ScoringTask, SequenceScores, Task, load_task,
-)
+from colasearch.tasks.base import TASK_LOADERS, Item, ModelTask, PackedSequence, ScoringTask, SequenceScores, Task
 from colasearch.tasks.builtin import BUILTIN_TASKS
+from colasearch.tasks.kinds import load_task
 from colasearch.tasks.splits import SPLITS, Split, split_items
 
 # The task ``colasearch run`` uses when none is given.

@@ -13,9 +13,10 @@ import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 import torch
+from pydantic import ValidationError
 
 from colasearch.errors import TaskError
 
@@ -131,6 +132,10 @@ class ScoringTask(Task):
         return self.metrics(items, packed, scores)
 
 
+#: Scores packed sequences with ``model`` as it stands (it already runs the schedule under evaluation).
+Scorer = Callable[[Any, list[PackedSequence]], list[SequenceScores]]
+
+
 class ModelTask(Task):
     """Needs the schedule-patched model itself (generation, external harnesses)."""
 
@@ -139,6 +144,20 @@ class ModelTask(Task):
     @abstractmethod
     def run(self, model, tokenizer, items: list[Item]) -> dict[str, float]:
         """All metrics on ``items``; ``model`` already executes the schedule under evaluation."""
+
+    def use_scorer(self, score: Scorer) -> None:
+        """Receive the evaluator's scorer, for a task that scores packed sequences inside :meth:`run` (a composite
+        with scoring sub-tasks); most model tasks need none. Handed over because tasks sit below the evaluator."""
+
+
+def options_from(cls, options: dict[str, Any], where: str):
+    """A task's options as its pydantic model ``cls``; the first bad one is named (a TaskError)."""
+    try:
+        return cls(**options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "option"
+        raise TaskError(f"{where}: option {name}: {first['msg']}") from None
 
 
 def file_digest(path: Path) -> str:
@@ -234,32 +253,21 @@ class _Registry:
             return loader
         return decorate
 
+    def load(self, spec: str, **options) -> Task:
+        """The task of one ``PREFIX:ARGUMENT`` spec, by the loader registered for its prefix (a bare name is
+        ``builtin:``). Use ``colasearch.tasks.load_task``, which registers the built-in kinds first."""
+        if not isinstance(spec, str) or not spec.strip():
+            raise TaskError("empty task spec; expected e.g. builtin:capitals or jsonl:PATH")
+        prefix, separator, argument = spec.partition(":")
+        if not separator:
+            prefix, argument = "builtin", spec
+        loader = self.loaders.get(prefix)
+        if loader is None:
+            known = ", ".join(f"{name}:" for name in sorted(self.loaders))
+            raise TaskError(f"unknown task kind {prefix!r} in {spec!r} (known: {known})")
+        if not argument:
+            raise TaskError(f"task spec {spec!r} names no {prefix} argument")
+        return loader(argument, **options)
+
 
 TASK_LOADERS = _Registry()
-
-
-def load_task(spec: str | list[str] | tuple[str, ...], aggregate: str = "mean", **options) -> Task:
-    """Build a task from its spec: ``builtin:NAME`` (or a bare built-in name), ``jsonl:PATH``,
-    ``text:PATH``, ``fidelity:PATH`` or ``lm-eval:NAME``; a list of specs (each ``SPEC`` or
-    ``SPEC@WEIGHT``) is one composite task whose primary metric is their ``aggregate`` (``mean``, weighted,
-    or ``min``). ``options`` go to the task (e.g. ``join``, ``chat``, ``max_new_tokens``)."""
-    # The loaders register themselves when their modules are imported.
-    from colasearch.tasks import (  # noqa: F401
-        builtin, composite, fidelity, generation, lm_eval_adapter, multiple_choice, perplexity,
-    )
-
-    if isinstance(spec, (list, tuple)):
-        spec = composite.task_spec(list(spec), aggregate)
-
-    if not isinstance(spec, str) or not spec.strip():
-        raise TaskError("empty task spec; expected e.g. builtin:capitals or jsonl:PATH")
-    prefix, separator, argument = spec.partition(":")
-    if not separator:
-        prefix, argument = "builtin", spec
-    loader = TASK_LOADERS.loaders.get(prefix)
-    if loader is None:
-        known = ", ".join(f"{name}:" for name in sorted(TASK_LOADERS.loaders))
-        raise TaskError(f"unknown task kind {prefix!r} in {spec!r} (known: {known})")
-    if not argument:
-        raise TaskError(f"task spec {spec!r} names no {prefix} argument")
-    return loader(argument, **options)

@@ -11,8 +11,8 @@ import json
 import random
 
 from colasearch.errors import TaskError
-from colasearch.tasks.base import TASK_LOADERS
-from colasearch.tasks.multiple_choice import MultipleChoiceOptions, MultipleChoiceTask, Question, options_from
+from colasearch.tasks.base import TASK_LOADERS, options_from
+from colasearch.tasks.multiple_choice import MultipleChoiceOptions, MultipleChoiceTask, Question
 
 # Countries and their capitals (the seat of government where the two differ, as commonly taught).
 CAPITALS = {

@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from colasearch.errors import TaskError
-from colasearch.tasks.base import TASK_LOADERS, Item, ModelTask, ScoringTask, Task
+from colasearch.tasks.base import TASK_LOADERS, Item, ModelTask, Scorer, ScoringTask, Task
 
 AGGREGATES = {"mean": "weighted_mean", "min": "worst"}
 SPEC_PREFIX = "composite:"
@@ -165,20 +165,28 @@ class CompositeScoringTask(CompositeBase, ScoringTask):
 
 
 class CompositeModelTask(CompositeBase, ModelTask):
-    """Some sub-task needs the model itself; scoring sub-tasks then run through the patched model too."""
+    """Some sub-task needs the model itself; scoring sub-tasks then run through the patched model too,
+    scored by ``score`` (the evaluator hands its plain scorer over, :meth:`ModelTask.use_scorer`)."""
+
+    def __init__(self, tasks, weights, aggregate="mean", score: Scorer | None = None):
+        super().__init__(tasks, weights, aggregate)
+        self.score = score
+
+    def use_scorer(self, score: Scorer) -> None:
+        self.score = score
 
     def run(self, model, tokenizer, items) -> dict[str, float]:
-        from colasearch.evaluator.reference import reference_scores
-
         metrics = {}
         for index, group in enumerate(self.by_task(items)):
             task, own = self.tasks[index], [items[p].data[1] for p in group]
             if isinstance(task, ModelTask):
                 metrics.update(self.prefixed(index, task.run(model, tokenizer, own)))
                 continue
+            if self.score is None:
+                raise TaskError("a composite task with scoring sub-tasks needs a scorer; "
+                                "score it through colasearch.evaluator.Evaluator")
             packed = task.pack(own, tokenizer)
-            # ``model`` already runs the schedule, so the plain path scores it as it stands.
-            scores = reference_scores(model, None, packed, with_reference=False)
+            scores = self.score(model, packed)
             metrics.update(self.prefixed(index, task.metrics_with_model(
                 own, packed, scores, lambda work: work(model, tokenizer))))
         return metrics
@@ -213,8 +221,6 @@ def composite_task(tasks: list[Task], weights: list[float] | None = None, aggreg
 def load_composite_task(argument: str, **options) -> CompositeBase:
     """``composite:{"aggregate": "mean", "tasks": [[SPEC, WEIGHT], ...]}`` (what ``task_spec`` writes);
     ``options`` go to every sub-task."""
-    from colasearch.tasks.base import load_task
-
     try:
         description = json.loads(argument)
         aggregate = description["aggregate"]
@@ -225,5 +231,5 @@ def load_composite_task(argument: str, **options) -> CompositeBase:
         raise TaskError("a composite task needs at least two tasks")
     if any(not math.isfinite(weight) or weight <= 0 for _, weight in pairs):
         raise TaskError("composite task weights must be positive numbers")
-    tasks = [load_task(spec, **options) for spec, _ in pairs]
+    tasks = [TASK_LOADERS.load(spec, **options) for spec, _ in pairs]
     return composite_task(tasks, [weight for _, weight in pairs], aggregate)

@@ -57,7 +57,7 @@ def _text_of(path: Path, text: str) -> str:
 
 @TASK_LOADERS.register("fidelity")
 def load_fidelity_task(argument: str, **options) -> FidelityTask:
-    from colasearch.tasks.multiple_choice import options_from
+    from colasearch.tasks.base import options_from
 
     path, text = read_text_file(argument)
     return FidelityTask(path, _text_of(path, text), options_from(WindowOptions, options, str(path)))

@@ -388,7 +388,7 @@ class ScoredGenerationTask(GenerationBase, ScoringTask):
 
 
 def generation_from_records(path: Path, records: list[tuple[int, dict]], **options) -> GenerationBase:
-    from colasearch.tasks.multiple_choice import options_from
+    from colasearch.tasks.base import options_from
 
     settings = options_from(GenerationOptions, options, str(path))
     prompts = []

@@ -144,7 +144,7 @@ def write_multiple_choice_task(data_path: str | Path, folder: str | Path, name: 
 
 @TASK_LOADERS.register("lm-eval")
 def load_lm_eval_task(argument: str, **options) -> LmEvalTask:
-    from colasearch.tasks.multiple_choice import options_from
+    from colasearch.tasks.base import options_from
 
     if not lm_eval_available():
         raise TaskError(f"lm-eval:{argument} needs the optional extra: pip install 'colasearch[lm-eval]'")

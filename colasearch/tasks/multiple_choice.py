@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from colasearch.errors import TaskError
 from colasearch.tasks.base import (
-    TASK_LOADERS, Item, PackedSequence, ScoringTask, SequenceScores, file_digest, identified_records,
+    TASK_LOADERS, Item, PackedSequence, ScoringTask, SequenceScores, file_digest, identified_records, options_from,
 )
 
 DEFAULT_JOIN = "\nAnswer: "
@@ -39,15 +39,6 @@ class Question:
     context: str
     choices: tuple[str, ...]
     label: int
-
-
-def options_from(cls, options: dict[str, Any], where: str):
-    try:
-        return cls(**options)
-    except ValidationError as error:
-        first = error.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]) or "option"
-        raise TaskError(f"{where}: option {name}: {first['msg']}") from None
 
 
 def _split_join(join: str) -> tuple[str, str]:

@@ -135,7 +135,7 @@ class PerplexityTask(ScoringTask):
 
 @TASK_LOADERS.register("text")
 def load_text_task(argument: str, **options) -> PerplexityTask:
-    from colasearch.tasks.multiple_choice import options_from
+    from colasearch.tasks.base import options_from
 
     path, text = read_text_file(argument)
     return PerplexityTask(path, text, options_from(WindowOptions, options, str(path)))

@@ -1,5 +1,5 @@
 from colasearch.priors import Prior
-from colasearch.search.executor import InProcessExecutor
+from colasearch.executor import InProcessExecutor
 from colasearch.search.loop import run_search
 from colasearch.searchers.base import make_searcher
 

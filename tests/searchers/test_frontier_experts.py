@@ -6,7 +6,7 @@ import pytest
 
 from colasearch.evaluator import Evaluator
 from colasearch.objectives import make_objective
-from colasearch.search.executor import InProcessExecutor
+from colasearch.executor import InProcessExecutor
 from colasearch.search.loop import run_search
 from colasearch.search.session import RunContext, search_with
 from colasearch.searchers.base import SearcherError, SearchSpace
