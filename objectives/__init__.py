@@ -9,6 +9,7 @@ from colasearch.objectives.measured_cost import MeasuredConstrainedObjective, Me
 from colasearch.objectives.pareto import ParetoObjective, pareto_front
 from colasearch.objectives.quality import ObjectiveError, QualityObjective
 from colasearch.objectives.scalarized import ScalarizedObjective
+from colasearch.target import Target
 
 OBJECTIVES: dict[str, type[BaseObjective]] = {
     cls.name: cls for cls in (QualityObjective, ConstrainedObjective, ScalarizedObjective, ParetoObjective,
@@ -16,9 +17,12 @@ OBJECTIVES: dict[str, type[BaseObjective]] = {
 }
 
 
-def make_objective(name: str, metric: str, direction: Direction = "maximize", target_speedup: float | None = None,
+def make_objective(name: str, metric: str, direction: Direction = "maximize", target_speedup: Target | float | None = None,
                    lam: float | None = None, draft_tokens: int | None = None, **options) -> BaseObjective:
-    """Build an objective by name; options an objective does not take are refused, not ignored."""
+    """Build an objective by name; options an objective does not take are refused, not ignored.
+
+    ``target_speedup``: the search space's target (``space.target``), so that the objective's "feasible" and
+    the space's "meets the target" are one answer; a number builds an equal one."""
     if name not in OBJECTIVES:
         raise ObjectiveError(f"unknown objective {name!r} (known: {', '.join(sorted(OBJECTIVES))})")
     if options:

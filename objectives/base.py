@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar, Literal
 
 from colasearch.results import EvalResult
+from colasearch.target import Target
 
 Direction = Literal["maximize", "minimize"]
 
@@ -19,6 +20,12 @@ class BaseObjective(ABC):
     """
 
     name: ClassVar[str]
+    #: The speed floor a feasible result reaches, the search space's (``space.target``); None: no floor.
+    target: Target | None = None
+
+    @property
+    def target_speedup(self) -> float | None:
+        return self.target.speedup if self.target is not None else None
 
     @property
     @abstractmethod

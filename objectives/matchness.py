@@ -17,6 +17,7 @@ from colasearch.errors import ColasearchError
 from colasearch.objectives.base import BaseObjective, Direction
 from colasearch.results import EvalResult
 from colasearch.speculative.matchness import expected_speedup
+from colasearch.target import Target
 
 
 class SpeculativeConfig(BaseModel):
@@ -38,13 +39,15 @@ class SpeculativeObjective(BaseObjective):
     name: ClassVar[str] = "speculative"
 
     def __init__(self, metric: str | None = None, direction: Direction = "maximize",
-                 target_speedup: float | None = None, draft_tokens: int = 4, min_acceptance: float = 0.0):
+                 target_speedup: Target | float | None = None, draft_tokens: int = 4, min_acceptance: float = 0.0):
+        target = Target.of(target_speedup)
         try:
             self.config = SpeculativeConfig(draft_tokens=draft_tokens, min_acceptance=min_acceptance,
-                                            target_speedup=target_speedup)
+                                            target_speedup=target.speedup if target is not None else None)
         except ValidationError as error:
             first = error.errors()[0]
             raise ColasearchError(f"speculative objective: {first['loc'][0]}: {first['msg']}") from None
+        self.target = target
 
     @property
     def directions(self) -> tuple[Direction, ...]:
@@ -73,4 +76,4 @@ class SpeculativeObjective(BaseObjective):
         acceptance = self._acceptance(result)
         if not (math.isfinite(acceptance) and acceptance >= self.config.min_acceptance):
             return False
-        return self.config.target_speedup is None or self.values(result)[0] >= self.config.target_speedup
+        return self.target is None or self.target.reaches(self.values(result)[0])

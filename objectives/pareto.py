@@ -7,6 +7,7 @@ from typing import ClassVar
 from colasearch.objectives.base import Direction
 from colasearch.objectives.quality import QualityObjective
 from colasearch.results import EvalResult
+from colasearch.target import Target
 
 
 class ParetoObjective(QualityObjective):
@@ -14,9 +15,9 @@ class ParetoObjective(QualityObjective):
     # The scalar trades quality against cost, which differs between candidates: no item-subset race.
     raceable: ClassVar[bool] = False
 
-    def __init__(self, metric: str, direction: Direction = "maximize", target_speedup: float | None = None):
+    def __init__(self, metric: str, direction: Direction = "maximize", target_speedup: Target | float | None = None):
         super().__init__(metric, direction)
-        self.target_speedup = target_speedup
+        self.target = Target.of(target_speedup)
 
     @property
     def directions(self) -> tuple[Direction, ...]:
@@ -26,7 +27,7 @@ class ParetoObjective(QualityObjective):
         return (self.quality(result), result.ideal_speedup)
 
     def feasible(self, result: EvalResult) -> bool:
-        return self.target_speedup is None or result.ideal_speedup >= self.target_speedup * (1 - 1e-9)
+        return self.target is None or self.target.reaches(result.ideal_speedup)
 
     def describe(self) -> dict:
         return {**super().describe(), "target_speedup": self.target_speedup}

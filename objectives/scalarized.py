@@ -7,6 +7,7 @@ from typing import ClassVar
 from colasearch.objectives.base import Direction
 from colasearch.objectives.quality import ObjectiveError, QualityObjective
 from colasearch.results import EvalResult
+from colasearch.target import Target
 
 DEFAULT_LAMBDA = 0.5
 
@@ -19,12 +20,12 @@ class ScalarizedObjective(QualityObjective):
     raceable: ClassVar[bool] = False
 
     def __init__(self, metric: str, direction: Direction = "maximize", lam: float | None = None,
-                 target_speedup: float | None = None):
+                 target_speedup: Target | float | None = None):
         super().__init__(metric, direction)
         self.lam = DEFAULT_LAMBDA if lam is None else float(lam)
         if self.lam < 0:
             raise ObjectiveError(f"lambda must be non-negative, got {self.lam}")
-        self.target_speedup = target_speedup
+        self.target = Target.of(target_speedup)
 
     @property
     def directions(self) -> tuple[Direction, ...]:
@@ -39,7 +40,7 @@ class ScalarizedObjective(QualityObjective):
 
     def feasible(self, result: EvalResult) -> bool:
         # A target, when given, is still a hard floor; lambda only trades quality against cost above it.
-        return self.target_speedup is None or result.ideal_speedup >= self.target_speedup * (1 - 1e-9)
+        return self.target is None or self.target.reaches(result.ideal_speedup)
 
     def describe(self) -> dict:
         return {**super().describe(), "lambda": self.lam, "target_speedup": self.target_speedup}

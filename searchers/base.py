@@ -15,6 +15,7 @@ from colasearch.cost import CostModel
 from colasearch.errors import ColasearchError
 from colasearch.results import EvalResult
 from colasearch.schedule import LayerEntry, Schedule
+from colasearch.target import Target
 
 ENTRY_POINT_GROUP = "colasearch.searchers"
 
@@ -54,6 +55,16 @@ class SearchSpace(BaseModel):
     def for_model(cls, model, target_speedup: float = 1.0, **options) -> SearchSpace:
         cost_model = CostModel.from_model(model)
         return cls(num_layers=cost_model.num_layers, cost_model=cost_model, target_speedup=target_speedup, **options)
+
+    # -- the target -------------------------------------------------------------------------------
+
+    @property
+    def target(self) -> Target:
+        """The speed target; hand it to the objective, so that both answer "fast enough" alike."""
+        return Target(self.target_speedup)
+
+    def reaches(self, speedup: float) -> bool:
+        return self.target.reaches(speedup)
 
     # -- the pieces a schedule is built from ---------------------------------------------------
 
@@ -135,8 +146,7 @@ class SearchSpace(BaseModel):
         return self.cost_model.ideal_speedup(schedule)
 
     def meets_target(self, chain) -> bool:
-        # A hair of tolerance so that a schedule sitting exactly on the target counts as reaching it.
-        return self.speedup(chain) >= self.target_speedup * (1 - 1e-9)
+        return self.reaches(self.speedup(chain))
 
     def length_ok(self, chain: tuple[LayerEntry, ...]) -> bool:
         return self.min_length <= len(chain) <= self.upper_length
@@ -247,7 +257,7 @@ class SearchSpace(BaseModel):
 
     def check_target(self) -> None:
         best = self.max_speedup()
-        if best < self.target_speedup:
+        if not self.reaches(best):
             raise SearcherError(
                 f"target speedup {self.target_speedup:g} is impossible: skipping every allowed unit gives at most "
                 f"{best:.3f}x (first {self.keep_first} and last {self.keep_last} layers are kept)"

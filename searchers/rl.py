@@ -68,11 +68,10 @@ class RLSearcher(BaseSearcher):
 
     # -- sampling --------------------------------------------------------------------------------
 
-    def _take_until(self, order: list[int], target: float) -> list[int]:
+    def _take_until(self, order: list[int]) -> list[int]:
         chosen: list[int] = []
         for index in order:
-            chain = self.space.chain_skipping([self.units[i] for i in chosen])
-            if self.space.speedup(chain) >= target * (1 - 1e-9):
+            if self.space.meets_target(self.space.chain_skipping([self.units[i] for i in chosen])):
                 break
             chosen.append(index)
         return chosen
@@ -81,11 +80,11 @@ class RLSearcher(BaseSearcher):
         uniform = torch.rand(len(self.units), generator=self.generator, dtype=torch.float64).clamp_min(1e-12)
         gumbel = -torch.log(-torch.log(uniform))
         order = torch.argsort(self.logits + gumbel, descending=True).tolist()
-        return self._take_until(order, self.space.target_speedup)
+        return self._take_until(order)
 
     def final_schedule(self) -> Schedule:
         order = torch.argsort(self.logits, descending=True, stable=True).tolist()
-        return self.space.schedule_skipping([self.units[i] for i in self._take_until(order, self.space.target_speedup)])
+        return self.space.schedule_skipping([self.units[i] for i in self._take_until(order)])
 
     # -- protocol --------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from colasearch.cost import CostModel
 from colasearch.objectives.base import BaseObjective
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
+from colasearch.target import Target
 
 
 class PlantedObjective(BaseObjective):
@@ -26,8 +27,8 @@ class PlantedObjective(BaseObjective):
 
     name: ClassVar[str] = "planted-constrained"
 
-    def __init__(self, target_speedup: float, metric: str = "acc"):
-        self.target_speedup = target_speedup
+    def __init__(self, target_speedup: Target | float, metric: str = "acc"):
+        self.target = Target.of(target_speedup)
         self.metric = metric
 
     @property
@@ -38,7 +39,7 @@ class PlantedObjective(BaseObjective):
         return (result.quality[self.metric],)
 
     def feasible(self, result: EvalResult) -> bool:
-        return result.ideal_speedup >= self.target_speedup * (1 - 1e-9)
+        return self.target.reaches(result.ideal_speedup)
 
 
 class PlantedEvaluator:
