@@ -5,7 +5,7 @@ expert skipping, OLMoE-1B-7B. Each is made with ``AutoModelForCausalLM.from_conf
 directly on the device and dropped before the next, so one H200 holds each in turn. Measured:
 
 - decode tokens/s of the full model and of a schedule skipping every fifth middle layer, batch 1, 8, 64
-  (``colasearch.benchmark.compare_decode_speed``: interleaved runs, medians of ratios);
+  (``colasearch.benchmark.measure_speedup``: the ABBA protocol of colasearch.speed, flagged above the bound);
 - evaluator throughput: schedules scored per minute on the fast path (packed items, prefix cache), tree-search
   like proposals (each one edit of an earlier one), next to the plain path on a few of them;
 - MoE: forward speedup at 50% of routed expert work skipped (calibrated importance, bisected threshold);
@@ -26,7 +26,6 @@ import gc
 import json
 import os
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -122,13 +121,19 @@ def timed(function, device) -> tuple[float, object]:
 
 
 def decode_speed(model, args, rows, name):
-    from colasearch.benchmark import compare_decode_speed
+    from colasearch.benchmark import measure_speedup
+    from colasearch.cost import CostModel
+    from colasearch.speed import SpeedProtocol
 
-    for row in compare_decode_speed(model, skip_every_fifth(model), batch_sizes=args.batches, new_tokens=args.new_tokens,
-                                    repeats=args.repeats):
-        rows.append((name, f"decode batch {row.batch_size}",
-                     f"{row.full_tokens_per_s:.0f} -> {row.schedule_tokens_per_s:.0f} tok/s, "
-                     f"{row.measured_speedup:.3f}x measured / {row.ideal_speedup:.3f}x ideal"))
+    schedule = skip_every_fifth(model)
+    ideal = CostModel.from_model(model).ideal_speedup(schedule)
+    for batch in args.batches:
+        row = measure_speedup(model, schedule, SpeedProtocol(pairs=args.pairs, tokens=args.new_tokens, batch_size=batch))
+        measured = f"{row.speedup:.3f}x" if row.shipped else f"flagged ({row.flag})"
+        rows.append((name, f"decode batch {batch}",
+                     f"{batch / row.full_seconds_per_token:.0f} -> {batch / row.schedule_seconds_per_token:.0f} tok/s, "
+                     f"{measured} measured [{row.interval[0]:.3f}-{row.interval[1]:.3f}] / {row.bound:.3f}x bound / "
+                     f"{ideal:.3f}x ideal"))
         print(*rows[-1], sep=" | ", flush=True)
 
 
@@ -198,21 +203,20 @@ def moe_speed(args, rows, device, dtype):
     schedule = base.with_fields(experts=expert_skipping_section(importance, tau))
     ratio = expert_skip_stats(model, schedule, batch).ratio
 
-    def forward(variant):
-        with scheduled(model, variant):
-            return prefill_seconds(model, batch)
+    from colasearch.speed import FULL, SpeedProtocol, measure_pairs
 
-    forward(None), forward(schedule)  # warm-up
-    ratios, full_times = [], []
-    for repeat in range(args.repeats):
-        order = (None, schedule) if repeat % 2 == 0 else (schedule, None)
-        times = {variant is None: forward(variant) for variant in order}
-        ratios.append(times[True] / times[False])
-        full_times.append(times[True])
-    ideal = CostModel.from_model(model).ideal_speedup(schedule, expert_skip_ratio=ratio)
+    def seconds_per_token(variant):
+        with scheduled(model, None if variant == FULL else schedule):
+            return prefill_seconds(model, batch) / batch.numel()
+
+    # The same ABBA protocol as decode, over whole forwards; its bound counts routed experts as skippable.
+    cost = CostModel.from_model(model)
+    row = measure_pairs(seconds_per_token, cost.layer_bound(schedule), SpeedProtocol(pairs=args.pairs))
+    ideal = cost.ideal_speedup(schedule, expert_skip_ratio=ratio)
+    measured = f"{row.speedup:.3f}x" if row.shipped else f"flagged ({row.flag})"
     rows.append((name, f"moe forward {args.moe_batch}x{args.moe_seq}",
-                 f"{statistics.median(full_times) * 1e3:.1f} ms full; skip {ratio:.2f} of expert work: "
-                 f"{statistics.median(ratios):.3f}x measured / {ideal:.3f}x ideal"))
+                 f"{row.full_seconds_per_token * batch.numel() * 1e3:.1f} ms full; skip {ratio:.2f} of expert work: "
+                 f"{measured} measured [{row.interval[0]:.3f}-{row.interval[1]:.3f}] / {ideal:.3f}x ideal"))
     print(*rows[-1], sep=" | ", flush=True)
     release(model)
 
@@ -225,8 +229,8 @@ def main() -> None:
     parser.add_argument("--sections", default="decode,eval,search,moe")
     parser.add_argument("--models", default=",".join(DENSE))
     parser.add_argument("--batches", default="1,8,64")
-    parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--pairs", type=int, default=12, help="ABBA pairs of the speed protocol (even)")
     parser.add_argument("--items", type=int, default=64, help="items of the search split")
     parser.add_argument("--schedules", type=int, default=40, help="schedules the evaluator scores")
     parser.add_argument("--budget", type=int, default=40, help="evaluations of the searcher")

@@ -1,9 +1,9 @@
 """Decode speed of schedules that execute 24, 20 and 15 of SmolLM2's 30 layers, against the full model.
 
-Full and schedule runs are interleaved (alternating which goes first) and the median of the per-pair
-ratios is reported next to the ideal ratio from the cost model (the output projection included).
+Measured by colasearch.speed's protocol (ABBA pairs, low-quantile per-token times, bootstrap interval,
+flagged above the layer-count bound), next to the ideal ratio from the cost model (the head included).
 
-    python bench/runtime_speed.py [--model smollm2-135m] [--tokens 32] [--repeats 7]
+    python bench/runtime_speed.py [--model smollm2-135m] [--tokens 64] [--pairs 12]
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from colasearch import Schedule, load_model  # noqa: E402
-from colasearch.benchmark import compare_decode_speed, device_name  # noqa: E402
+from colasearch.benchmark import device_name, measure_speedup  # noqa: E402
+from colasearch.cost import CostModel  # noqa: E402
+from colasearch.speed import SpeedProtocol  # noqa: E402
 from colasearch.fingerprint import fingerprint  # noqa: E402
 
 
@@ -31,22 +33,28 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--keep", default="24,20,15")
     parser.add_argument("--batch-sizes", default="1,8")
-    parser.add_argument("--tokens", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--pairs", type=int, default=12)
     args = parser.parse_args()
 
     model, _ = load_model(args.model)
     num_layers = fingerprint(model).num_layers
     batch_sizes = tuple(int(size) for size in args.batch_sizes.split(","))
-    print(f"model {args.model} ({num_layers} layers) on {device_name(model)}; "
-          f"{args.tokens} decode tokens, {args.repeats} interleaved repeats, medians of ratios")
-    print("| layers run | batch | full tok/s | schedule tok/s | measured speedup | ideal speedup | measured / ideal |")
-    print("|---|---|---|---|---|---|---|")
+    cost = CostModel.from_model(model)
+    print(f"model {args.model} ({num_layers} layers) on {device_name(model)}; {args.pairs} ABBA pairs of "
+          f"{args.tokens} decode tokens (colasearch.speed)")
+    print("| layers run | batch | full tok/s | schedule tok/s | measured speedup | 95% interval | layer bound "
+          "| ideal speedup |")
+    print("|---|---|---|---|---|---|---|---|")
     for keep in (int(value) for value in args.keep.split(",")):
         schedule = Schedule.from_layers(balanced_keep(num_layers, keep), model=model)
-        for row in compare_decode_speed(model, schedule, batch_sizes, new_tokens=args.tokens, repeats=args.repeats):
-            print(f"| {keep}/{num_layers} | {row.batch_size} | {row.full_tokens_per_s:.1f} | {row.schedule_tokens_per_s:.1f} "
-                  f"| {row.measured_speedup:.3f}x | {row.ideal_speedup:.3f}x | {row.efficiency:.3f} |", flush=True)
+        for batch in batch_sizes:
+            row = measure_speedup(model, schedule, SpeedProtocol(pairs=args.pairs, tokens=args.tokens, batch_size=batch))
+            measured = f"{row.speedup:.3f}x" if row.shipped else f"flagged: {row.flag}"
+            print(f"| {keep}/{num_layers} | {batch} | {batch / row.full_seconds_per_token:.1f} "
+                  f"| {batch / row.schedule_seconds_per_token:.1f} | {measured} "
+                  f"| {row.interval[0]:.3f}-{row.interval[1]:.3f} | {row.bound:.3f}x "
+                  f"| {cost.ideal_speedup(schedule):.3f}x |", flush=True)
 
 
 if __name__ == "__main__":

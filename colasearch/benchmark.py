@@ -1,11 +1,10 @@
-"""Measured decode speed of a schedule against the full model: interleaved runs, medians of ratios."""
+"""Decode timing of a model under a schedule, measured by the one protocol of :mod:`colasearch.speed`."""
 
 from __future__ import annotations
 
 import inspect
 import platform
-import statistics
-from dataclasses import dataclass
+from collections.abc import Callable
 from time import perf_counter
 
 import torch
@@ -14,6 +13,7 @@ from colasearch.cost import CostModel
 from colasearch.devices import model_device, model_dtype, synchronize
 from colasearch.runtime import scheduled
 from colasearch.schedule import Schedule
+from colasearch.speed import FULL, SpeedMeasurement, SpeedProtocol, default_protocol, measure_pairs
 
 
 def cache_kwarg(model) -> str:
@@ -40,17 +40,17 @@ def device_name(model=None) -> str:
 
 
 @torch.no_grad()
-def decode_seconds(model, input_ids: torch.Tensor, new_tokens: int) -> float:
+def decode_seconds(model, input_ids: torch.Tensor, new_tokens: int, clock: Callable[[], float] = perf_counter) -> float:
     """Seconds spent on ``new_tokens`` greedy decode steps after the prompt's prefill."""
     cache = new_cache(model)
     kwargs = {cache_kwarg(model): cache, "use_cache": True, "logits_to_keep": 1}
     token = model(input_ids=input_ids, **kwargs).logits[:, -1:].argmax(-1)
     _synchronize(input_ids.device)
-    start = perf_counter()
+    start = clock()
     for _ in range(new_tokens):
         token = model(input_ids=token, **kwargs).logits[:, -1:].argmax(-1)
     _synchronize(input_ids.device)
-    return perf_counter() - start
+    return clock() - start
 
 
 @torch.no_grad()
@@ -66,43 +66,26 @@ def _synchronize(device: torch.device) -> None:
     synchronize(device)
 
 
-@dataclass(frozen=True)
-class SpeedRow:
-    batch_size: int
-    full_tokens_per_s: float
-    schedule_tokens_per_s: float
-    measured_speedup: float
-    ideal_speedup: float
-
-    @property
-    def efficiency(self) -> float:
-        return self.measured_speedup / self.ideal_speedup
-
-
-def compare_decode_speed(model, schedule: Schedule, batch_sizes=(1, 8), new_tokens: int = 32, prompt_len: int = 16,
-                         repeats: int = 5, seed: int = 0, force: bool = False) -> list[SpeedRow]:
-    """Interleave full and schedule runs, alternating which goes first, and take medians of ratios."""
-    ideal = CostModel.from_model(model).ideal_speedup(schedule)
-    generator = torch.Generator().manual_seed(seed)
+def random_prompt(model, protocol: SpeedProtocol) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(protocol.seed)
     vocab = model.get_input_embeddings().weight.shape[0]
-    device = model_device(model)
-    rows = []
-    for batch_size in batch_sizes:
-        prompt = torch.randint(3, vocab, (batch_size, prompt_len), generator=generator).to(device)
-        for variant in (None, schedule):  # warm-up, not timed
-            with scheduled(model, variant, force=force):
-                decode_seconds(model, prompt, 2)
-        full_times, schedule_times, ratios = [], [], []
-        for repeat in range(repeats):
-            order = (None, schedule) if repeat % 2 == 0 else (schedule, None)
-            times = {}
-            for variant in order:
-                with scheduled(model, variant, force=force):
-                    times[variant is None] = decode_seconds(model, prompt, new_tokens)
-            full_times.append(times[True])
-            schedule_times.append(times[False])
-            ratios.append(times[True] / times[False])
-        tokens = batch_size * new_tokens
-        rows.append(SpeedRow(batch_size, tokens / statistics.median(full_times),
-                             tokens / statistics.median(schedule_times), statistics.median(ratios), ideal))
-    return rows
+    shape = (protocol.batch_size, protocol.prompt_tokens)
+    return torch.randint(3, vocab, shape, generator=generator).to(model_device(model))
+
+
+def measure_speedup(model, schedule: Schedule | None, protocol: SpeedProtocol | None = None,
+                    force: bool = False, clock: Callable[[], float] = perf_counter) -> SpeedMeasurement:
+    """Decode speed of ``schedule`` against the full model by :mod:`colasearch.speed`'s protocol.
+
+    Ray and any other work of this process must be stopped first: the protocol only makes a shared
+    machine's noise visible, it cannot remove it.
+    """
+    protocol = protocol or default_protocol()
+    prompt = random_prompt(model, protocol)
+
+    def seconds_per_token(variant: str) -> float:
+        with scheduled(model, None if variant == FULL else schedule, force=force):
+            return decode_seconds(model, prompt, protocol.tokens, clock) / protocol.tokens
+
+    bound = CostModel.from_model(model).layer_bound(schedule)
+    return measure_pairs(seconds_per_token, bound, protocol, device_name(model))

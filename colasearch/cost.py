@@ -89,6 +89,24 @@ class CostModel:
     def ideal_speedup(self, schedule: Schedule | None, expert_skip_ratio: float | None = None) -> float:
         return self.params_per_token(None) / self.params_per_token(schedule, expert_skip_ratio)
 
+    def layer_bound(self, schedule: Schedule | None) -> float:
+        """The most any measurement of ``schedule`` can honestly show: full layers over scheduled layers,
+        each sub-block counted by its share of its layer, and nothing for the head and embeddings, which
+        cost the same time in both. Routed experts of an expert-skipping schedule count as skippable whole,
+        so the bound stays an upper one whatever the gate skips."""
+        full = sum(self.attention) + sum(self.mlp)
+        if schedule is None:
+            return 1.0
+        routed = self.routed or (0.0,) * self.num_layers
+        skippable = 1.0 if schedule.experts is not None else 0.0
+        executed = 0.0
+        for entry in schedule.layers:
+            if entry.runs_attention:
+                executed += self.attention[entry.layer]
+            if entry.runs_mlp:
+                executed += self.mlp[entry.layer] - skippable * routed[entry.layer]
+        return full / executed if executed > 0 else float("inf")
+
     def kv_bytes_per_token(self, schedule: Schedule | None) -> float:
         entries = self.num_layers if schedule is None else sum(entry.runs_attention for entry in schedule.layers)
         return entries * self.kv_bytes_per_entry

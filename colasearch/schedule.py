@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from colasearch.errors import ScheduleError, brief, validation_message
 from colasearch.files import read_yaml, write_text_atomically
@@ -102,11 +102,29 @@ class QualityMetric(BaseModel):
 
 
 class SpeedupMetric(BaseModel):
+    """``measured`` is shipped only when colasearch.speed's protocol trusts it; otherwise it is null and
+    ``flag`` says why. The interval, the layer-count bound, the pairs and the load average say how it was got."""
+
     model_config = ConfigDict(frozen=True, extra="allow")
 
     ideal: float
     measured: float | None = None
     device: str | None = None
+    interval: tuple[float, float] | None = None
+    bound: float | None = None
+    pairs: int | None = None
+    tokens: int | None = None
+    batch_size: int | None = None
+    load_average: float | None = None
+    flag: str | None = None
+
+    @model_validator(mode="after")
+    def _measured_within_bound(self):
+        if self.measured is not None and self.bound is not None and self.measured > self.bound:
+            raise ValueError(f"measured speedup {self.measured:g} is above its layer-count bound {self.bound:g}")
+        if self.measured is not None and self.flag:
+            raise ValueError("a flagged measurement has no measured figure (measured: null)")
+        return self
 
 
 class Metrics(BaseModel):
@@ -191,6 +209,10 @@ class Schedule(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", exclude_none=True)
         data["layers"] = [entry.to_yaml() for entry in self.layers]
+        speed = self.metrics.speedup if self.metrics is not None else None
+        if speed is not None and speed.flag:
+            # A flagged figure is written as an explicit null beside its reason, not left out.
+            data["metrics"]["speedup"] = {"ideal": speed.ideal, "measured": None, **data["metrics"]["speedup"]}
         return data
 
     def to_yaml(self) -> str:

@@ -1,75 +1,60 @@
-"""Measured cost: prefill and decode time of a schedule on the current device, cached per schedule.
+"""Measured cost: a schedule's decode speedup on this device, by the protocol of ``colasearch.speed``.
 
-``MeasuredCost.speedup`` fills ``EvalResult.measured_speedup`` (pass it to the Evaluator as
-``measured_cost``); ``MeasuredConstrainedObjective`` then holds schedules to a measured target.
+``MeasuredCost.speedup`` fills ``EvalResult.measured_speedup`` (the Evaluator builds one when given
+``measure_speed=True``, so Ray workers time on their own device); ``MeasuredConstrainedObjective``
+then holds schedules to the target by that figure instead of the ideal one.
 """
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import dataclass
 from typing import ClassVar
-
-import torch
 
 from colasearch.objectives.constrained import ConstrainedObjective
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 
 
-@dataclass(frozen=True)
-class Timing:
-    prefill_seconds: float
-    decode_seconds: float
-
-    @property
-    def total(self) -> float:
-        return self.prefill_seconds + self.decode_seconds
-
-
 class MeasuredCost:
-    """Times the full model and each schedule interleaved; ratios of medians, one measurement per schedule."""
+    """Times each schedule against the full model once per device, by the one protocol of colasearch.speed.
 
-    def __init__(self, model, prompt_len: int = 64, new_tokens: int = 16, batch_size: int = 1, repeats: int = 3,
-                 seed: int = 0):
+    The search needs a number for every candidate, flagged or not; it takes the protocol's estimate capped
+    at the layer-count bound, since no real run is faster than that. What ships is measured again at the
+    end of the run and flagged there if it cannot be trusted.
+    """
+
+    def __init__(self, model, protocol=None, force: bool = False, clock=None):
+        from time import perf_counter
+
+        from colasearch.benchmark import device_name
+        from colasearch.speed import default_protocol
+
         self.model = model
-        self.new_tokens = new_tokens
-        self.repeats = repeats
-        vocab = model.get_input_embeddings().weight.shape[0]
-        generator = torch.Generator().manual_seed(seed)
-        device = next(model.parameters()).device
-        self.prompt = torch.randint(3, vocab, (batch_size, prompt_len), generator=generator).to(device)
-        self._speedups: dict[str, float] = {}
-        self.timings: dict[str, Timing] = {}
+        self.clock = clock or perf_counter
+        self.protocol = protocol or default_protocol()
+        self.force = force
+        self.device = device_name(model)
+        self.measurements: dict[tuple[str, str], object] = {}
 
-    def time(self, schedule: Schedule | None) -> Timing:
-        from colasearch.benchmark import decode_seconds, prefill_seconds
-        from colasearch.runtime import scheduled
+    def measure(self, schedule: Schedule):
+        from colasearch.benchmark import measure_speedup
 
-        with scheduled(self.model, schedule):
-            prefill = prefill_seconds(self.model, self.prompt)
-            decode = decode_seconds(self.model, self.prompt, self.new_tokens)
-        return Timing(prefill, decode)
+        key = (schedule.key, self.device)
+        if key not in self.measurements:
+            self.measurements[key] = measure_speedup(self.model, schedule, self.protocol, self.force, self.clock)
+        return self.measurements[key]
 
     def speedup(self, schedule: Schedule | None) -> float:
         if schedule is None:
             return 1.0
-        if schedule.key not in self._speedups:
-            self.time(None), self.time(schedule)  # warm-up, not counted
-            ratios = []
-            for repeat in range(self.repeats):
-                order = (None, schedule) if repeat % 2 == 0 else (schedule, None)
-                timings = {variant is None: self.time(variant) for variant in order}
-                ratios.append(timings[True].total / timings[False].total)
-                self.timings[schedule.key] = timings[False]
-            self._speedups[schedule.key] = statistics.median(ratios)
-        return self._speedups[schedule.key]
+        measurement = self.measure(schedule)
+        return min(measurement.estimate, measurement.bound)
 
 
 class MeasuredConstrainedObjective(ConstrainedObjective):
-    """Maximize quality subject to *measured* speedup >= target; the ideal ratio stands in when none was measured."""
+    """Maximize quality subject to *measured* speedup >= target. A result that was not timed is infeasible:
+    standing in the ideal ratio would make this objective ``constrained`` under another name."""
 
     name: ClassVar[str] = "measured"
 
     def speedup(self, result: EvalResult) -> float:
-        return result.measured_speedup if result.measured_speedup is not None else result.ideal_speedup
+        return result.measured_speedup if result.measured_speedup is not None else 0.0

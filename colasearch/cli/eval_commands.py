@@ -34,7 +34,13 @@ def _task_options(join: str | None, chat: bool, max_new_tokens: int | None, lm_e
     return options
 
 
-def evaluation_report(evaluator, schedule, measured_speedup: float | None) -> dict:
+def speed_fields(speed) -> dict:
+    """The figure only when the protocol ships it; the whole measurement (interval, bound, flag) beside it."""
+    return {"measured_speedup": None if speed is None else speed.speedup,
+            "speed": None if speed is None else speed.to_dict()}
+
+
+def evaluation_report(evaluator, schedule) -> dict:
     """The ``--json`` object: quality per split for the full model (and the schedule), speedups and cost."""
     from colasearch.tasks import SPLITS
 
@@ -47,7 +53,7 @@ def evaluation_report(evaluator, schedule, measured_speedup: float | None) -> di
     if schedule is not None:
         report["schedule"] = both(schedule)
     report["ideal_speedup"] = evaluator.cost_model.ideal_speedup(schedule)
-    report["measured_speedup"] = measured_speedup
+    report.update(speed_fields(None))
     report["cost"] = evaluator.cost_model.summary(schedule)
     report["full_cost"] = evaluator.cost_model.summary(None)
     return report
@@ -75,8 +81,15 @@ def _print_report(report: dict, model_name: str) -> None:
         table.add_row(*row)
     console = Console()
     console.print(table)
-    measured = report["measured_speedup"]
-    measured_text = f"{measured:.3f}x measured" if measured is not None else "not measured"
+    speed = report["speed"]
+    if speed is None:
+        measured_text = "not measured"
+    elif speed["speedup"] is None:
+        measured_text = f"measured figure flagged: {speed['flag']}"
+    else:
+        low, high = speed["interval"]
+        measured_text = (f"{speed['speedup']:.3f}x measured [{low:.3f}, {high:.3f}] over {speed['pairs']} pairs "
+                         f"(layer-count bound {speed['bound']:.3f}x)")
     cost, full = report["cost"], report["full_cost"]
     console.print(f"speedup: {report['ideal_speedup']:.3f}x ideal, {measured_text}")
     console.print(f"cost per token: {cost['flops_per_token'] / 1e6:.1f} MFLOP (full {full['flops_per_token'] / 1e6:.1f}), "
@@ -124,15 +137,16 @@ def eval_command(
                             **_task_options(join, chat, max_new_tokens, lm_eval_include))
 
     from colasearch.evaluator import Evaluator
-    from colasearch.objectives import MeasuredCost
+    from colasearch.search.session import measure_speed
 
     language_model, tokenizer = load(model, device, dtype, device_map)
     chosen = load_schedule_for(language_model, schedule, force)
     evaluator = Evaluator(language_model, tokenizer, chosen_task, search_size=search_size, heldout_size=heldout_size,
                           seed=seed, cache_path=cache, force=force,
                           prefix_cache_mb=prefix_cache_mb)
-    measured = MeasuredCost(language_model).speedup(chosen) if measure and chosen is not None else None
-    report = evaluation_report(evaluator, chosen, measured)
+    report = evaluation_report(evaluator, chosen)
+    if measure:  # timed last, once the quality work is done, by the same protocol as run's
+        report.update(speed_fields(measure_speed(language_model, chosen)))
     if json_output:
         typer.echo(json.dumps(report))
     else:

@@ -121,3 +121,15 @@ def check_run_outputs(out: Path, storage: str, resume: bool, overwrite: bool) ->
         check_output_file(storage, "--storage")
     if Path(out).exists() and not resume and not overwrite:
         raise ColasearchError(f"--out {out} exists; pass --resume to continue its run, or --overwrite to replace it")
+
+
+def check_measured_workers(workers: int, gpus_per_worker: float) -> None:
+    """``--objective measured`` times every candidate where it is scored: workers sharing one CPU or one GPU
+    would time each other's work, so each must have a device of its own."""
+    shared_cpu = workers > 1 and gpus_per_worker <= 0
+    shared_gpu = workers > 1 and 0 < gpus_per_worker < 1
+    if shared_cpu or shared_gpu:
+        where = "CPU" if shared_cpu else "GPU"
+        raise ColasearchError(f"--objective measured times every candidate on its worker, and {workers} workers "
+                              f"sharing one {where} would time each other's work: use --workers 1 (or 0), or a "
+                              "whole GPU per worker")

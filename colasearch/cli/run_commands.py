@@ -63,13 +63,30 @@ def _progress_line(console, text: str) -> None:
 
 
 def _finish(context, candidate, measure: bool):
-    from colasearch.search.session import measured_speedup
+    """Held-out numbers, then the speed: callers stop Ray before, so nothing else runs while it is timed."""
+    from colasearch.search.session import measure_speed
 
     if candidate.heldout is None:
         candidate.heldout = context.evaluator.evaluate(candidate.schedule, split="heldout")
-    if measure and candidate.measured_speedup is None:
-        candidate.measured_speedup = measured_speedup(context.model, candidate.schedule)
+    if measure and not candidate.timed:
+        candidate.speed = measure_speed(context.model, candidate.schedule)
+        candidate.timed = True
     return candidate
+
+
+def _speed_cell(candidate) -> str:
+    """The measured speedup with its interval, or why it is not shown (flagged by the protocol)."""
+    speed = candidate.speed
+    if speed is None:
+        return _fmt(candidate.measured_speedup, 3, "x")
+    low, high = speed.interval
+    return f"{speed.speedup:.3f}x [{low:.2f}-{high:.2f}]" if speed.shipped else f"flagged ({speed.estimate:.2f}x?)"
+
+
+def _report_flags(console, candidates) -> None:
+    for candidate in candidates:
+        if candidate is not None and candidate.speed is not None and not candidate.speed.shipped:
+            console.print(f"measured speedup of {candidate.label} not shipped: {candidate.speed.flag}")
 
 
 @app.command()
@@ -140,7 +157,9 @@ def run(
     baseline_names = [name.strip() for name in baselines.split(",") if name.strip()]
     for name in baseline_names:
         searcher_class(name)
-    from colasearch.cli.prechecks import check_at_least, check_run_outputs, check_searcher_options
+    from colasearch.cli.prechecks import (
+        check_at_least, check_measured_workers, check_run_outputs, check_searcher_options,
+    )
 
     options = check_searcher_options(searcher, parse_options(option))
     check_at_least(parallel, 1, "--parallel")
@@ -164,6 +183,9 @@ def run(
     evaluator_options = {"speculative_prompts": speculative_prompts, "draft_tokens": draft_tokens} if speculative else {}
     if prefix_cache_mb is not None:
         evaluator_options["prefix_cache_mb"] = prefix_cache_mb
+    if objective == "measured":
+        check_measured_workers(workers, gpus_per_worker)
+        evaluator_options["measure_speed"] = True  # every candidate is timed where it is scored
     if overwrite:  # only now that every flag is checked: a refused command changes nothing
         from colasearch.evaluator.result_cache import clear_results
 
@@ -182,10 +204,19 @@ def run(
             raise ColasearchError(f"--init {path}: {error}") from None
 
     window = parallel if parallel is not None else max(1, workers)
-    with open_executor(context, workers, address, gpus_per_worker, window, threads) as executor:
-        outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective, storage,
-                                                resume, options, space_options, progress=not quiet, executor=executor,
-                                                window=window, overwrite=overwrite, init=tuple(init_schedules))
+    from colasearch.distributed.cluster import ray_running, shutdown_ray
+
+    ray_was_running = ray_running()  # a Python caller's own Ray is theirs to stop
+    try:
+        with open_executor(context, workers, address, gpus_per_worker, window, threads) as executor:
+            outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective,
+                                                    storage, resume, options, space_options, progress=not quiet,
+                                                    executor=executor, window=window, overwrite=overwrite,
+                                                    init=tuple(init_schedules))
+    finally:
+        # Ray's processes would compete with the held-out scoring and, worse, with the timing.
+        if not ray_was_running:
+            shutdown_ray()
     if outcome.best is None or outcome.best_value == float("-inf"):
         raise SearcherError(f"{searcher} found no schedule reaching {target_speedup:g}x in {outcome.evaluations} "
                             "evaluations; raise --budget or lower --target-speedup")
@@ -239,18 +270,20 @@ def run(
         row = {"schedule": candidate.label,
                "layers": "all" if candidate.schedule is None else len(candidate.schedule.layers),
                "heldout": candidate.heldout.quality[metric], "search": candidate.search.quality[metric],
-               "ideal_speedup": candidate.search.ideal_speedup, "measured_speedup": candidate.measured_speedup}
+               "ideal_speedup": candidate.search.ideal_speedup, "measured_speedup": candidate.measured_speedup,
+               "speed": None if candidate.speed is None else candidate.speed.to_dict()}
         if speculative:
             row.update(acceptance_heldout=candidate.heldout.extra.get("acceptance_rate"),
                        speculative_speedup_heldout=objective_object.values(candidate.heldout)[0])
         rows.append(row)
         cells = [row["schedule"], str(row["layers"]), _fmt(row["heldout"]), _fmt(row["search"]),
-                 _fmt(row["ideal_speedup"], 3, "x"), _fmt(row["measured_speedup"], 3, "x")]
+                 _fmt(row["ideal_speedup"], 3, "x"), _speed_cell(candidate)]
         if speculative:
             cells += [_fmt(row["acceptance_heldout"], 3), _fmt(row["speculative_speedup_heldout"], 3, "x")]
         table.add_row(*cells)
     if not json_output:
         Console().print(table)
+    _report_flags(console, (full, best_baseline, found))
     highest = getattr(outcome, "highest", None)
     confirmations = [check.to_dict() for check in getattr(outcome, "confirmations", [])]
     for check in confirmations:

@@ -103,8 +103,8 @@ def bench(
     schedule: Annotated[Path, typer.Option("--schedule", "-s", help="Schedule YAML to time.")],
     model: ModelOption = "smollm2-135m",
     batch_sizes: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8",
-    new_tokens: Annotated[int, typer.Option(help="Decode steps per timed run.")] = 32,
-    repeats: Annotated[int, typer.Option(help="Interleaved timed runs per batch size.")] = 5,
+    new_tokens: Annotated[int, typer.Option(help="Decode steps per timed run.")] = 64,
+    pairs: Annotated[int, typer.Option(help="ABBA-balanced pairs of timed runs (full, schedule) per batch size; even.")] = 12,
     force: ForceOption = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -112,13 +112,16 @@ def bench(
     dtype: DtypeOption = "auto",
     device_map: DeviceMapOption = None,
 ) -> None:
-    """Decode tokens/s of the full model and the schedule; measured speedup next to the ideal ratio."""
+    """Decode speed of the schedule against the full model, by the same protocol as run and eval
+    (colasearch.speed): a figure above the layer-count bound or with a wide interval is flagged."""
     from rich.console import Console
     from rich.table import Table
 
-    from colasearch.benchmark import compare_decode_speed, device_name
+    from colasearch.benchmark import device_name, measure_speedup
+    from colasearch.cost import CostModel
     from colasearch.errors import ColasearchError
     from colasearch.schedule import Schedule
+    from colasearch.speed import SpeedProtocol
 
     from colasearch.cli.prechecks import check_at_least
 
@@ -131,20 +134,29 @@ def bench(
     if any(size < 1 for size in sizes):
         raise ColasearchError(f"--batch-sizes must all be at least 1, got {batch_sizes[:60]!r}")
     check_at_least(new_tokens, 1, "--new-tokens")
-    check_at_least(repeats, 1, "--repeats")
+    check_at_least(pairs, 2, "--pairs")
+    if pairs % 2:
+        raise ColasearchError(f"--pairs must be even (half the pairs run the schedule first), got {pairs}")
     language_model, _ = load(model, device, dtype, device_map)
     chosen = load_schedule_for(language_model, schedule, force)
-    rows = compare_decode_speed(language_model, chosen, sizes, new_tokens=new_tokens, repeats=repeats, force=force)
+    rows = [measure_speedup(language_model, chosen, SpeedProtocol(pairs=pairs, tokens=new_tokens, batch_size=size),
+                            force=force) for size in sizes]
+    ideal = CostModel.from_model(language_model).ideal_speedup(chosen)
     if json_output:
-        import dataclasses
-
         print_json({"schedule": str(schedule), "model": model, "device": device_name(language_model),
-                    "rows": [dataclasses.asdict(row) for row in rows]})
+                    "ideal_speedup": ideal, "rows": [row.to_dict() for row in rows]})
         return
-    table = Table(title=f"{schedule.name} on {model} ({device_name(language_model)})")
-    for column in ("batch", "full tok/s", "schedule tok/s", "measured speedup", "ideal speedup", "measured / ideal"):
+    table = Table(title=f"{schedule.name} on {model} ({device_name(language_model)}), {pairs} ABBA pairs of "
+                        f"{new_tokens} tokens")
+    for column in ("batch", "full tok/s", "schedule tok/s", "measured speedup", "95% interval", "ideal",
+                   "layer bound"):
         table.add_column(column, justify="right")
     for row in rows:
-        table.add_row(str(row.batch_size), f"{row.full_tokens_per_s:.1f}", f"{row.schedule_tokens_per_s:.1f}",
-                      f"{row.measured_speedup:.3f}x", f"{row.ideal_speedup:.3f}x", f"{row.efficiency:.3f}")
+        measured = f"{row.speedup:.3f}x" if row.shipped else f"flagged ({row.estimate:.3f}x?)"
+        table.add_row(str(row.batch_size), f"{row.batch_size / row.full_seconds_per_token:.1f}",
+                      f"{row.batch_size / row.schedule_seconds_per_token:.1f}", measured,
+                      f"{row.interval[0]:.3f}-{row.interval[1]:.3f}", f"{ideal:.3f}x", f"{row.bound:.3f}x")
     Console().print(table)
+    for row in rows:
+        if not row.shipped:
+            Console(stderr=True).print(f"batch {row.batch_size}: {row.flag}")

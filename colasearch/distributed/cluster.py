@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 import os
+import secrets
+import sys
 
 from colasearch.errors import ColasearchError
 
 # Without this a local Ray listens on every interface; it must be set before Ray starts.
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+AUTH_MODE, AUTH_TOKEN = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"
+
+
+def require_token() -> None:
+    """Ray's token authentication for a local Ray, with a fresh token of this process's own.
+
+    On loopback any *local* user can still reach Ray's ports and submit code that runs as this user; with
+    a token only processes that hold it can. The token lives in this process's environment (readable by
+    this user alone, and inherited by Ray's processes), never in a shared file. A user who set
+    RAY_AUTH_MODE has chosen, and is not overridden.
+    """
+    if AUTH_MODE in os.environ:
+        return
+    os.environ[AUTH_MODE] = "token"
+    os.environ.setdefault(AUTH_TOKEN, secrets.token_hex(32))
+    if "ray" in sys.modules:  # Ray caches its config at import: refresh it, as Ray does when it enables tokens
+        from ray._raylet import AuthenticationTokenLoader, Config
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+
+
+def ray_running() -> bool:
+    """Whether this process is connected to a Ray already (without importing Ray when it never was)."""
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -17,6 +44,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         # Child processes read the variable; this process may have imported Ray already, so its
         # constant is set too.
         os.environ.update(LOOPBACK_ONLY)
+        if not ray_running():
+            require_token()
     import ray
     from ray._private import ray_constants
 
@@ -35,7 +64,6 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 def shutdown_ray() -> None:
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
+    """Stop (a local) or leave (a cluster's) Ray, with its processes on this machine; a no-op when none."""
+    if ray_running():
+        sys.modules["ray"].shutdown()

@@ -63,7 +63,7 @@ class Evaluator:
                  cache_path: Path | None = None, prefix_cache_mb: int | None = None, batch_tokens: int = DEFAULT_BATCH_TOKENS,
                  measured_cost=None, force: bool = False, speculative_prompts: int = 0, draft_tokens: int = 4,
                  draft_new_tokens: int = 16, expert_skip_items: int = 16, dense_kl: bool = False,
-                 context_kl: bool = False, confirm_size: int = 0):
+                 context_kl: bool = False, confirm_size: int = 0, measure_speed: bool = False):
         if speculative_prompts < 0 or draft_tokens < 1 or draft_new_tokens < 1 or expert_skip_items < 0:
             raise TaskError("speculative_prompts and expert_skip_items must be >= 0, draft_tokens and "
                             "draft_new_tokens >= 1")
@@ -89,6 +89,11 @@ class Evaluator:
         self.context_kl = self.with_reference and context_kl
         self.split_config = {"search": search_size, "heldout": heldout_size, "seed": seed, "confirm": confirm_size}
         self.cost_model = CostModel.from_model(model)
+        if measure_speed and measured_cost is None:
+            # An option, not an object, so that a Ray worker times on its own device (--objective measured).
+            from colasearch.objectives import MeasuredCost
+
+            measured_cost = MeasuredCost(model, force=force)
         self.measured_cost = measured_cost
         # Shapes, a digest of the weights, dtype and device kind: a fine-tune or a quantization of the same shape
         # sharing one results file reads back none of the other's results.
@@ -106,6 +111,8 @@ class Evaluator:
             self.task_key += "|kl"
         if self.context_kl:
             self.task_key += "|context_kl"
+        if self.measured_cost is not None:  # a result without a timing must not stand in for one with it
+            self.task_key += "|measured"
         self._expert_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self.results = ResultCache(cache_path)
         # Sized against the model's device: 512 MB fixed gave 295 evictions in 30 evaluations of a 2048-wide model.

@@ -117,7 +117,7 @@ class RunContext:
                          heldout_size=self.heldout_size, seed=self.split_seed, cache_path=cache_path,
                          **self.evaluator_options)
 
-    def objective(self, name: str, target_speedup: float):
+    def objective(self, name: str, target_speedup):
         """For ``speculative`` the run's target is the *draft's* ideal speedup (it bounds the search space);
         the objective itself gets no floor on the expected speedup, which it maximizes instead."""
         from colasearch.objectives import make_objective
@@ -184,8 +184,17 @@ class Candidate:
     schedule: Schedule | None
     search: EvalResult
     heldout: EvalResult | None = None
-    measured_speedup: float | None = None
+    # A colasearch.speed.SpeedMeasurement; None until timed, and for the full model (its own reference).
+    speed: object = None
+    timed: bool = False
     extra: dict = field(default_factory=dict)
+
+    @property
+    def measured_speedup(self) -> float | None:
+        """The figure that ships: ``None`` when not timed, or when the protocol flagged it."""
+        if self.schedule is None:
+            return 1.0 if self.timed else None
+        return None if self.speed is None else self.speed.speedup
 
 
 def search_with(context: RunContext, searcher_name: str, budget: int, target_speedup: float, seed: int,
@@ -197,8 +206,8 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
     a worker pool (e.g. Ray actors) is passed here instead. ``overwrite`` drops the study's stored evaluations."""
     options = dict(options or {})
     evaluator = evaluator or context.evaluator
-    objective = context.objective(objective_name, target_speedup)
     space = context.space(target_speedup, **(space_options or {}))
+    objective = context.objective(objective_name, space.target)  # the space owns the target; objectives ask it
     try:
         searcher = make_searcher(searcher_name, space, objective, seed=seed, budget=budget, **options)
     except TypeError as error:
@@ -263,13 +272,14 @@ def open_executor(context: RunContext, workers: int, address: str | None = None,
     return RayExecutor(spec, workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=threads)
 
 
-def measured_speedup(model, schedule: Schedule | None, repeats: int = 3, new_tokens: int = 16) -> float | None:
-    if schedule is None:
-        return 1.0
-    from colasearch.benchmark import compare_decode_speed
+def measure_speed(model, schedule: Schedule | None, protocol=None):
+    """The schedule's speed against the full model by colasearch.speed's protocol (``None``: the defaults).
+    The full model is its own reference: nothing to time."""
+    from colasearch.benchmark import measure_speedup
 
-    rows = compare_decode_speed(model, schedule, batch_sizes=(1,), new_tokens=new_tokens, repeats=repeats)
-    return rows[0].measured_speedup
+    if schedule is None:
+        return None
+    return measure_speedup(model, schedule, protocol)
 
 
 def portable_location(value):
@@ -304,8 +314,8 @@ def deployable(context: RunContext, candidate: Candidate, objective_name: str, t
     quality = QualityMetric(metric=metric, heldout=candidate.heldout.quality[metric],
                             full_heldout=full.heldout.quality[metric], search=candidate.search.quality[metric],
                             full_search=full.search.quality[metric])
-    speedup = SpeedupMetric(ideal=candidate.search.ideal_speedup, measured=candidate.measured_speedup,
-                            device=device_name(context.model))
+    timing = candidate.speed.record() if candidate.speed is not None else {}
+    speedup = SpeedupMetric(ideal=candidate.search.ideal_speedup, device=device_name(context.model), **timing)
     provenance = Provenance(searcher=searcher, budget=budget, seed=seed, colasearch_version=__version__,
                             date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                             objective=objective_name, target_speedup=target_speedup, **extra_provenance)

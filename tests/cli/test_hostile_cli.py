@@ -147,7 +147,7 @@ def test_compare_checks_its_out_dir_first(capsys, tmp_path, assets):
     (["generate", "", "--model", "{tiny}"], "prompt is empty"),
     (["generate", "hi", "--max-new-tokens", "-3", "--model", "{tiny}"], "--max-new-tokens must be at least 1"),
     (["bench", "--schedule", "{s}", "--batch-sizes", "0", "--model", "{tiny}"], "--batch-sizes must all be at least 1"),
-    (["bench", "--schedule", "{s}", "--repeats", "0", "--model", "{tiny}"], "--repeats must be at least 1"),
+    (["bench", "--schedule", "{s}", "--pairs", "3", "--model", "{tiny}"], "--pairs must be even"),
     (["eval", "--threads", "-1", "--model", "{tiny}", "--task", "jsonl:{T}"], "--threads must be at least 1"),
     (["compare", "--threads", "0", "--model", "{tiny}", "--task", "jsonl:{T}"], "--threads must be at least 1"),
     (["eval", "--cache", "{dir}", "--model", "{tiny}", "--task", "jsonl:{T}"], "--cache .* is a folder"),

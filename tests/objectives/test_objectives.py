@@ -51,10 +51,12 @@ def test_pareto_keeps_both_values_and_finds_the_front():
     assert not ParetoObjective("acc", target_speedup=1.4).feasible(result(speedup=1.3))
 
 
-def test_measured_objective_uses_the_measured_speedup_when_there_is_one():
+def test_measured_objective_holds_schedules_to_the_measured_speedup_alone():
     objective = make_objective("measured", "acc", target_speedup=1.2)
     assert not objective.feasible(result(speedup=1.5, measured=1.1))
-    assert objective.feasible(result(speedup=1.5, measured=None))
+    assert objective.feasible(result(speedup=1.1, measured=1.3))
+    # Not timed is not feasible: falling back to the ideal ratio made this objective 'constrained' in disguise.
+    assert not objective.feasible(result(speedup=1.5, measured=None))
 
 
 @pytest.mark.parametrize("call, message", [
@@ -72,13 +74,25 @@ def test_bad_objective_input_is_one_clear_error(call, message):
         call()
 
 
-def test_measured_cost_times_each_schedule_once(tiny_llama):
-    cost = MeasuredCost(tiny_llama, prompt_len=8, new_tokens=2, repeats=1)
-    short = Schedule.from_layers([0, 5], model=tiny_llama)
+def test_measured_cost_is_full_model_time_over_schedule_time(tiny_llama):
+    from colasearch.speed import SpeedProtocol
+
+    # A clock that ticks once per decoder layer run: a token's time is the number of layers it ran, so the
+    # speedup of a schedule is exactly full layers over its layers, and a ratio upside down shows.
+    ticks = [0]
+    for layer in tiny_llama.model.layers:
+        layer.register_forward_hook(lambda *args: ticks.__setitem__(0, ticks[0] + 1))
+    cost = MeasuredCost(tiny_llama, SpeedProtocol(pairs=2, tokens=3, prompt_tokens=4, resamples=20),
+                        clock=lambda: float(ticks[0]))
+    short = Schedule.from_layers([0, 5], model=tiny_llama)  # 2 layer runs of the full model's 6
+    looped = Schedule.from_layers([0, 1, 2, 3, 4, 5, 5, 5], model=tiny_llama)  # 8 layer runs
     assert cost.speedup(None) == 1.0
-    first = cost.speedup(short)
-    assert first > 0 and cost.speedup(short) == first and set(cost.timings) == {short.key}
-    assert cost.timings[short.key].total > 0
+    assert cost.speedup(short) == pytest.approx(6 / 2)
+    assert cost.speedup(looped) == pytest.approx(6 / 8)
+    # Each schedule is timed once per device; asking again runs nothing.
+    timed = ticks[0]
+    assert cost.speedup(short) == pytest.approx(3.0) and ticks[0] == timed
+    assert set(cost.measurements) == {(short.key, cost.device), (looped.key, cost.device)}
 
 
 def test_constrained_subclass_reads_ideal_speedup():
