@@ -30,7 +30,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=SpeedProtocol.pairs)
     parser.add_argument("--tokens", type=int, default=SpeedProtocol.tokens)
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     args = parser.parse_args()
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.runs < 2:
         parser.error("--runs must be at least 2 to have a spread")
 
