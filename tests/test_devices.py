@@ -120,8 +120,7 @@ def test_sweep_cells_pass_device_and_dtype(tmp_path):
     from colasearch.distributed.sweep import SweepConfig, cells
 
     config = SweepConfig(models=("m",), tasks=("t",), device="cuda", dtype="bfloat16", gpus_per_cell=0.5)
-    argv = cells(config)[0].argv(config, tmp_path)
-    assert argv[argv.index("--device") + 1] == "cuda" and argv[argv.index("--dtype") + 1] == "bfloat16"
-    assert "--device-map" not in argv
+    run = cells(config)[0].run_config(config, tmp_path)
+    assert run.device == "cuda" and run.dtype == "bfloat16" and run.device_map is None
     with pytest.raises(Exception):
         SweepConfig(models=("m",), tasks=("t",), gpus_per_cell=-1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import time
 from pathlib import Path
@@ -46,34 +45,6 @@ def _fmt(value, digits: int = 4, suffix: str = "") -> str:
     return "-" if value is None else f"{value:.{digits}f}{suffix}"
 
 
-@contextlib.contextmanager
-def _phase(console, description: str):
-    """A spinner while a phase of seconds to minutes runs; then one line with the time it took."""
-    started = time.perf_counter()
-    with console.status(f"{description} ..."):
-        yield
-    _progress_line(console, f"{description}: {time.perf_counter() - started:.0f}s")
-
-
-def _progress_line(console, text: str) -> None:
-    """A line of progress for a person watching: on a terminal only, so that in a pipe or a log a failed run
-    still leaves exactly one line on stderr, its error."""
-    if console.is_terminal:
-        console.print(text)
-
-
-def _finish(context, candidate, measure: bool):
-    """Held-out numbers, then the speed: callers stop Ray before, so nothing else runs while it is timed."""
-    from colasearch.search.session import measure_speed
-
-    if candidate.heldout is None:
-        candidate.heldout = context.evaluator.evaluate(candidate.schedule, split="heldout")
-    if measure and not candidate.timed:
-        candidate.speed = measure_speed(context.model, candidate.schedule)
-        candidate.timed = True
-    return candidate
-
-
 def _speed_cell(candidate) -> str:
     """The measured speedup with its interval, or why it is not shown (flagged by the protocol)."""
     speed = candidate.speed
@@ -81,12 +52,6 @@ def _speed_cell(candidate) -> str:
         return _fmt(candidate.measured_speedup, 3, "x")
     low, high = speed.interval
     return f"{speed.speedup:.3f}x [{low:.2f}-{high:.2f}]" if speed.shipped else f"flagged ({speed.estimate:.2f}x?)"
-
-
-def _report_flags(console, candidates) -> None:
-    for candidate in candidates:
-        if candidate is not None and candidate.speed is not None and not candidate.speed.shipped:
-            console.print(f"measured speedup of {candidate.label} not shipped: {candidate.speed.flag}")
 
 
 @app.command()
@@ -134,246 +99,64 @@ def run(
     acceptance against the full model is measured by real draft/verify decoding on the split's prompts,
     and the draft with the best expected speedup (acceptance and draft cost together) is chosen.
     """
+    from colasearch.pipeline import find_schedule
+    from colasearch.run_config import RunConfig, parse_options
+
+    given = {}  # flags left out take the config's defaults
+    if task:
+        given["tasks"] = tuple(task)
+    if budget is not None:
+        given["budget"] = budget
+    config = RunConfig(
+        model=model, task_aggregate=task_aggregate, searcher=searcher, target_speedup=target_speedup, seed=seed,
+        out=out, storage=storage, resume=resume, overwrite=overwrite, objective=objective, baselines=baselines,
+        searcher_options=parse_options(option), sub_blocks=sub_blocks, repeats=repeats, search_size=search_size,
+        heldout_size=heldout_size, confirm_size=confirm_size, split_seed=split_seed, search_metric=search_metric,
+        measure=measure, workers=workers, address=address, gpus_per_worker=gpus_per_worker, parallel=parallel,
+        speculative_prompts=speculative_prompts, draft_tokens=draft_tokens, device=device, dtype=dtype,
+        device_map=device_map, prefix_cache_mb=prefix_cache_mb, threads=threads, init=tuple(init or ()), **given)
+    result = find_schedule(config, progress=not quiet)
+    console = stderr_console()
+    if result.oracle_report is not None:
+        from rich.console import Console
+
+        Console().print(f"[bold]ORACLE (per-sample, analysis only, not deployable)[/bold]: {result.oracle_report}")
+    elif not json_output:
+        _print_run_table(result)
+    for note in result.notes:
+        console.print(note)
+    if result.schedule is None:
+        return
+    if json_output:
+        print_json(result.summary())
+    console.print(f"wrote {result.out}  ({result.schedule.chain})")
+
+
+def _print_run_table(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from colasearch.search.session import (
-        DEFAULT_BUDGET, Candidate, RunContext, check_run_options, default_out, deployable, open_executor, parse_options,
-        ray_workers, search_with,
-    )
-    from colasearch.search.confirmation import unconfirmed_reason
-    from colasearch.searchers.base import SearcherError, searcher_class
-    from colasearch.tasks import DEFAULT_TASK
-
-    from colasearch.tasks.composite import task_spec
-
-    started = time.perf_counter()  # the summary reports the whole command, model loading included
-    budget = DEFAULT_BUDGET if budget is None else budget
-    tasks = task or [DEFAULT_TASK]
-    task = task_spec(tasks, task_aggregate)
-    check_run_options(searcher, budget, target_speedup, objective)
-    workers, gpus_per_worker = ray_workers(placement(device, dtype, device_map), workers, gpus_per_worker)
-    use_threads(threads)
-    baseline_names = [name.strip() for name in baselines.split(",") if name.strip()]
-    for name in baseline_names:
-        searcher_class(name)
-    from colasearch.cli.prechecks import (
-        check_at_least, check_measured_workers, check_run_outputs, check_searcher_options,
-    )
-
-    options = check_searcher_options(searcher, parse_options(option))
-    check_at_least(parallel, 1, "--parallel")
-    check_at_least(confirm_size, 0, "--confirm-size")
-    space_options = {"sub_blocks": sub_blocks, "repeats": repeats}
-    console = stderr_console()
-    from colasearch.errors import ColasearchError
-    from colasearch.schedule import Schedule
-
-    init_schedules = [Schedule.load(path) for path in init or []]  # a malformed file fails before the model loads
-
-    out = out or default_out(model, "+".join(tasks), searcher, target_speedup)
-    storage = storage or str(out.with_suffix(".journal"))
-    check_run_outputs(out, storage, resume, overwrite)
-    # The evaluator's result cache sits next to a journal, so a resumed run recomputes not even the table's rows.
-    cache_path = None if "://" in storage else Path(storage).with_suffix(".results.jsonl")
-    speculative = objective == "speculative"
-    if speculative and (speculative_prompts < 1 or not 1 <= draft_tokens <= 32):
-        raise SearcherError(f"--speculative-prompts must be >= 1 and --draft-tokens in 1..32, got "
-                            f"{speculative_prompts} and {draft_tokens}")
-    evaluator_options = {"speculative_prompts": speculative_prompts, "draft_tokens": draft_tokens} if speculative else {}
-    if prefix_cache_mb is not None:
-        evaluator_options["prefix_cache_mb"] = prefix_cache_mb
-    if objective == "measured":
-        check_measured_workers(workers, gpus_per_worker)
-        evaluator_options["measure_speed"] = True  # every candidate is timed where it is scored
-    if overwrite:  # only now that every flag is checked: a refused command changes nothing
-        from colasearch.evaluator.result_cache import clear_results
-
-        clear_results(cache_path)
-    context = RunContext.load(model, task, search_size, heldout_size, split_seed, cache_path=cache_path,
-                              confirm_size=confirm_size,
-                              search_metric=search_metric, device=device, dtype=dtype, device_map=device_map,
-                              **evaluator_options)
-    # No spinner here: a first load converts a GGUF file under its own progress bar.
-    _progress_line(console, f"loaded {model} and {context.task.name}: {time.perf_counter() - started:.0f}s")
-    context.space(target_speedup, **space_options)  # an impossible target fails here, before any evaluation
-    for path, schedule in zip(init or [], init_schedules):
-        try:
-            schedule.check_fits(context.model)
-        except ColasearchError as error:
-            raise ColasearchError(f"--init {path}: {error}") from None
-
-    window = parallel if parallel is not None else max(1, workers)
-    from colasearch.distributed.cluster import ray_running, shutdown_ray
-
-    ray_was_running = ray_running()  # a Python caller's own Ray is theirs to stop
-    try:
-        with open_executor(context, workers, address, gpus_per_worker, window, threads) as executor:
-            outcome, objective_object = search_with(context, searcher, budget, target_speedup, seed, objective,
-                                                    storage, resume, options, space_options, progress=not quiet,
-                                                    executor=executor, window=window, overwrite=overwrite,
-                                                    init=tuple(init_schedules))
-    finally:
-        # Ray's processes would compete with the held-out scoring and, worse, with the timing.
-        if not ray_was_running:
-            shutdown_ray()
-    if outcome.best is None or outcome.best_value == float("-inf"):
-        raise SearcherError(f"{searcher} found no schedule reaching {target_speedup:g}x in {outcome.evaluations} "
-                            "evaluations; raise --budget or lower --target-speedup")
-    if getattr(outcome.searcher, "oracle", False):
-        report = outcome.searcher.oracle_report()
-        Console().print(f"[bold]ORACLE (per-sample, analysis only, not deployable)[/bold]: {report}")
-        if report["items"] == 0:
-            console.print("oracle: the evaluator returned no per-item results (EvalResult.extra['per_item'])")
-        console.print(f"oracle mode writes no schedule; the best single schedule was {outcome.best.chain}")
-        return
-
-    scoring = f"held-out scoring ({heldout_size} items){' and timing' if measure else ''}"
-    with _phase(console, f"full model: {scoring}"):
-        full = _finish(context, Candidate("full model", None, context.evaluator.evaluate(None, "search")), measure)
-    with _phase(console, f"found schedule: {scoring}"):
-        found = _finish(context, Candidate(f"{searcher} (found)", outcome.best, outcome.best_result), measure)
-    best_baseline = None
-    for name in baseline_names:
-        if name == searcher:
-            continue
-        with _phase(console, f"baseline {name}: search"):
-            baseline_outcome, _ = search_with(context, name, 1 if name != "random" else budget, target_speedup,
-                                              seed, objective, None, False, {}, space_options)
-        if baseline_outcome.best is None:
-            continue
-        candidate = Candidate(f"{name} (baseline)", baseline_outcome.best, baseline_outcome.best_result)
-        if best_baseline is None or objective_object.scalar(candidate.search) > objective_object.scalar(best_baseline.search):
-            best_baseline = candidate
-    if best_baseline is not None:
-        with _phase(console, f"best baseline: {scoring}"):
-            _finish(context, best_baseline, measure)
-
-    metric = context.metric
-    total_seconds = time.perf_counter() - started
     from colasearch.loading import portable_name
 
-    table = Table(title=f"{portable_name(model)} on {context.task.name}: target {target_speedup:g}x, {outcome.evaluations} candidates "
-                        f"for {outcome.full_equivalents:.1f} full-split evaluations of compute ({outcome.stopped_early} "
-                        f"stopped early by racing; {outcome.computed} computed, {outcome.reused} read back) in "
-                        f"{outcome.seconds:.0f}s of search; {total_seconds:.0f}s in all")
+    config, outcome, metric = result.config, result.outcome, result.metric
+    table = Table(title=f"{portable_name(config.model)} on {result.task}: target {config.target_speedup:g}x, "
+                        f"{outcome.evaluations} candidates for {outcome.full_equivalents:.1f} full-split evaluations "
+                        f"of compute ({outcome.stopped_early} stopped early by racing; {outcome.computed} computed, "
+                        f"{outcome.reused} read back) in {outcome.seconds:.0f}s of search; "
+                        f"{result.total_seconds:.0f}s in all")
     table.add_column("schedule", no_wrap=True)
     columns = ["layers", f"{metric} held-out", f"{metric} search", "ideal speedup", "measured speedup"]
-    if speculative:
+    if config.speculative:
         columns += ["acceptance held-out", "spec. speedup held-out"]
     for column in columns:
         table.add_column(column, justify="right")
-    rows = []
-    for candidate in (full, best_baseline, found):
-        if candidate is None:
-            continue
-        row = {"schedule": candidate.label,
-               "layers": "all" if candidate.schedule is None else len(candidate.schedule.layers),
-               "heldout": candidate.heldout.quality[metric], "search": candidate.search.quality[metric],
-               "ideal_speedup": candidate.search.ideal_speedup, "measured_speedup": candidate.measured_speedup,
-               "speed": None if candidate.speed is None else candidate.speed.to_dict()}
-        if speculative:
-            row.update(acceptance_heldout=candidate.heldout.extra.get("acceptance_rate"),
-                       speculative_speedup_heldout=objective_object.values(candidate.heldout)[0])
-        rows.append(row)
+    for row, candidate in zip(result.rows, result.candidates):
         cells = [row["schedule"], str(row["layers"]), _fmt(row["heldout"]), _fmt(row["search"]),
                  _fmt(row["ideal_speedup"], 3, "x"), _speed_cell(candidate)]
-        if speculative:
+        if config.speculative:
             cells += [_fmt(row["acceptance_heldout"], 3), _fmt(row["speculative_speedup_heldout"], 3, "x")]
         table.add_row(*cells)
-    if not json_output:
-        Console().print(table)
-    _report_flags(console, (full, best_baseline, found))
-    highest = getattr(outcome, "highest", None)
-    confirmations = [check.to_dict() for check in getattr(outcome, "confirmations", [])]
-    for check in confirmations:
-        console.print(f"confirmation on {outcome.confirm_items} unused items: {check['schedule']} leads the start by "
-                      f"{check['lead']:+.4f} ± {check['standard_error']:.4f}"
-                      f" ({'holds' if check['holds'] else 'does not hold'})")
-    unconfirmed = unconfirmed_reason(getattr(outcome, "start", None), found.schedule, confirmations,
-                                     len(context.evaluator.splits.confirm))
-    if unconfirmed:
-        console.print(f"the choice's lead over the run's start was not confirmed on unused items ({unconfirmed}); "
-                      "it rests on the search split's bound alone")
-    if highest is not None:
-        console.print(f"chose {found.schedule.chain}, not the highest search value ({highest.chain}): its lead over "
-                      f"the run's start was within {getattr(outcome, 'choice_z', None) or 1.0:.1f} paired standard "
-                      "errors (a lead the luckiest of that many candidates reaches by chance) or did not hold on "
-                      "the confirmation items")
-
-    provenance = {"_full": full, "task_spec": task, "storage": storage, "study": outcome.store.name,
-                  "evaluations": outcome.evaluations, "search_size": search_size, "heldout_size": heldout_size,
-                  "split_seed": split_seed, "searcher_options": options or None,
-                  "confirm_size": len(context.evaluator.splits.confirm), "confirmation": confirmations or None,
-                  "search_metric": context.objective_metric}
-    if best_baseline is not None:
-        provenance["baseline"] = {"name": best_baseline.label.split(" ")[0],
-                                  "heldout": best_baseline.heldout.quality[metric],
-                                  "ideal_speedup": best_baseline.search.ideal_speedup}
-    if speculative:
-        provenance["speculative"] = {"draft_tokens": draft_tokens, "prompts": speculative_prompts,
-                                     "acceptance_heldout": found.heldout.extra.get("acceptance_rate"),
-                                     "acceptance_search": found.search.extra.get("acceptance_rate"),
-                                     "expected_speedup_heldout": objective_object.values(found.heldout)[0]}
-    schedule = deployable(context, found, objective, target_speedup, searcher, budget, seed, provenance)
-    try:
-        schedule.save(out)
-    except ColasearchError as error:  # a full disk: the search is not lost, its study is on disk
-        raise ColasearchError(f"{error}; the study {storage} is kept: rerun with --resume to finish") from None
-    if json_output:
-        print_json({"model": model, "task": context.task.name, "metric": metric, "target_speedup": target_speedup,
-                    "evaluations": outcome.evaluations, "computed": outcome.computed, "reused": outcome.reused,
-                    "full_split_evaluations": round(outcome.full_equivalents, 2),
-                    "stopped_early": outcome.stopped_early, "search_seconds": round(outcome.seconds, 1), "total_seconds": round(total_seconds, 1),
-                    "rows": rows, "out": str(out), "chain": found.schedule.chain,
-                    "highest_not_chosen": highest.chain if highest is not None else None,
-                    "confirmation": confirmations})
-    console.print(f"wrote {out}  ({found.schedule.chain})")
-
-
-def _atomic_write(path: Path, write) -> None:
-    from colasearch.files import write_atomically
-
-    write_atomically(path, write)
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Points not dominated in (speedup up, quality up), sorted by speedup."""
-    front = []
-    for speedup, quality in sorted(points, key=lambda point: (-point[0], -point[1])):
-        if not front or quality > front[-1][1]:
-            front.append((speedup, quality))
-    return sorted(front)
-
-
-def plot_pareto(path: Path, records: dict[str, list[tuple[float, float]]], chosen: dict[str, tuple[float, float]],
-                target: float, metric: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    everything = []
-    for index, (name, points) in enumerate(records.items()):
-        color = f"C{index}"
-        if points:
-            axes.scatter([p[0] for p in points], [p[1] for p in points], s=12, alpha=0.4, color=color, label=f"{name} (search)")
-            everything.extend(points)
-        if name in chosen:
-            axes.scatter([chosen[name][0]], [chosen[name][1]], s=80, marker="*", color=color, edgecolor="black",
-                         label=f"{name} (held-out)")
-    front = pareto_front(everything)
-    if front:
-        axes.step([p[0] for p in front], [p[1] for p in front], where="post", color="black", linewidth=1,
-                  label="Pareto front (search)")
-    axes.axvline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}x")
-    axes.set_xlabel("ideal speedup")
-    axes.set_ylabel(metric)
-    axes.legend(fontsize=7, loc="best")
-    figure.tight_layout()
-    _atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
-    plt.close(figure)
+    Console().print(table)
 
 
 @app.command()
@@ -406,33 +189,35 @@ def compare(
     from rich.console import Console
     from rich.table import Table
 
-    from colasearch.search.session import DEFAULT_BUDGET, Candidate, RunContext, check_run_options, search_with
-    from colasearch.tasks import DEFAULT_TASK
-    from colasearch.tasks.composite import task_spec
+    from colasearch.pipeline import load_context, score
+    from colasearch.run_config import RunConfig
+    from colasearch.search.session import Candidate, search_with
 
-    budget = DEFAULT_BUDGET if budget is None else budget
-    task = task_spec(task or [DEFAULT_TASK], task_aggregate)
     names = [name.strip() for name in searchers.split(",") if name.strip()] or \
         ["mcts", "evolution", "optuna", "rl", "frontier", "unified", "greedy", "gromov", "random"]
-    for name in names:
-        check_run_options(name, budget, target_speedup, objective)
-    from colasearch.cli.prechecks import check_at_least, check_output_folder
+    given = {"tasks": tuple(task)} if task else {}
+    if budget is not None:
+        given["budget"] = budget
+    # One run's settings per searcher, each checked before the model loads; they differ only in the searcher.
+    configs = [RunConfig(model=model, task_aggregate=task_aggregate, searcher=name, target_speedup=target_speedup,
+                         seed=seed, objective=objective, sub_blocks=sub_blocks, search_size=search_size,
+                         heldout_size=heldout_size, confirm_size=confirm_size, split_seed=split_seed,
+                         search_metric=search_metric, measure=measure, baselines=(), device=device, dtype=dtype,
+                         device_map=device_map, prefix_cache_mb=prefix_cache_mb, threads=threads, **given)
+               for name in names]
+    from colasearch.cli.prechecks import check_output_folder
 
     check_output_folder(out_dir, "--out-dir")
-    check_at_least(confirm_size, 0, "--confirm-size")
     if len(set(names)) != len(names):
         from colasearch.errors import ColasearchError
 
         raise ColasearchError("--searchers names a searcher twice")
     placement(device, dtype, device_map)
     use_threads(threads)
-    cache_option = {} if prefix_cache_mb is None else {"prefix_cache_mb": prefix_cache_mb}
-    context = RunContext.load(model, task, search_size, heldout_size, split_seed, search_metric=search_metric,
-                              confirm_size=confirm_size,
-                              device=device, dtype=dtype, device_map=device_map, **cache_option)
+    context = load_context(configs[0])
     context.space(target_speedup, sub_blocks=sub_blocks)
-    metric = context.metric
-    full = _finish(context, Candidate("full", None, context.evaluator.evaluate(None, "search")), False)
+    metric, budget = context.metric, configs[0].budget
+    full = score(context, Candidate("full", None, context.evaluator.evaluate(None, "search")), False)
 
     rows, records, chosen = [], {}, {}
     for name in names:
@@ -446,7 +231,7 @@ def compare(
         row = {"searcher": name, "evaluations": outcome.evaluations, "wall_s": round(seconds, 1),
                "heldout": None, "search": None, "ideal_speedup": None, "measured_speedup": None, "chain": ""}
         if feasible:
-            candidate = _finish(context, Candidate(name, outcome.best, outcome.best_result), measure)
+            candidate = score(context, Candidate(name, outcome.best, outcome.best_result), measure)
             row.update(heldout=candidate.heldout.quality[metric], search=candidate.search.quality[metric],
                        ideal_speedup=candidate.search.ideal_speedup, measured_speedup=candidate.measured_speedup,
                        chain=candidate.schedule.chain)
@@ -478,6 +263,9 @@ def compare(
                              "heldout": full.heldout.quality[metric], "search": full.search.quality[metric],
                              "ideal_speedup": 1.0, "measured_speedup": None, "chain": "all"})
 
-    _atomic_write(out_dir / "compare.csv", write_csv)
+    from colasearch.files import write_atomically
+    from colasearch.study_plot import plot_pareto
+
+    write_atomically(out_dir / "compare.csv", write_csv)
     plot_pareto(out_dir / "pareto.png", records, chosen, target_speedup, metric)
     stderr_console().print(f"wrote {out_dir / 'compare.csv'} and {out_dir / 'pareto.png'}")

@@ -1,7 +1,8 @@
 """A grid of models x tasks x searchers x targets as one Ray job: one schedule file per cell and a summary.
 
-Each cell is exactly ``colasearch run`` (same code, same files), executed as a Ray task. A cell
-whose schedule file already exists is skipped, so re-submitting a sweep only does what is missing.
+Each cell is one :class:`~colasearch.run_config.RunConfig` run by :func:`colasearch.find_schedule`, the code
+behind ``colasearch run`` (same files), executed as a Ray task. A cell whose schedule file already exists is
+skipped, so re-submitting a sweep only does what is missing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import io
 import itertools
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -18,10 +20,49 @@ from colasearch.errors import ColasearchError, validation_message
 from colasearch.files import WriteFailed, read_yaml, slug, spreadsheet_safe, write_text_atomically
 
 
-# ``run`` options a sweep file may not pass in ``extra_args``: they come after the cell's own, and the last
-# value wins, so they would send a cell's schedule, study or Ray connection elsewhere, load code, or replace
-# results. A sweep file is shared like data; these stay with whoever types the command.
+# ``run`` options a sweep file may not pass in ``extra_args``: they override the cell's own, so they would send
+# a cell's schedule, study or Ray connection elsewhere, load code, or replace results. A sweep file is shared
+# like data; these stay with whoever types the command.
 REFUSED_EXTRA_ARGS = ("--out", "--storage", "--address", "--overwrite", "--resume", "--config", "--lm-eval-include")
+# ``run``'s flags whose RunConfig field has another name; every other flag is its field's name in kebab case.
+FLAG_FIELDS = {"--task": "tasks", "-t": "tasks", "--option": "searcher_options", "-o": "searcher_options",
+               "-m": "model", "-b": "budget", "-s": "searcher"}
+REPEATABLE = ("tasks", "init")  # a repeated flag adds to the cell's own, as on the command line
+
+
+def run_fields(extra_args: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``colasearch run`` flags (``--sub-blocks``, ``--option max_swaps=2``, ``--budget=40``) as RunConfig fields.
+    Raises ValueError for a refused or unknown flag, or one without its value."""
+    from colasearch.run_config import RunConfig, parse_options
+
+    fields, values, tokens = RunConfig.model_fields, {}, list(extra_args)
+    while tokens:
+        token = tokens.pop(0)
+        flag, has_value, inline = token.partition("=")
+        if flag in REFUSED_EXTRA_ARGS:
+            raise ValueError(f"{flag} cannot come from a sweep file (it redirects a cell's outputs, study or "
+                             "Ray, loads code or replaces results)")
+        name = FLAG_FIELDS.get(flag) or (flag[2:].replace("-", "_") if flag.startswith("--") else "")
+        negated = name.startswith("no_") and name not in fields and name[3:] in fields
+        name = name[3:] if negated else name
+        if name not in fields:
+            raise ValueError(f"{flag[:40]} is not an option of colasearch run that a sweep cell takes")
+        if fields[name].annotation is bool:
+            if has_value:
+                raise ValueError(f"{flag} takes no value")
+            values[name] = not negated
+            continue
+        if not has_value:
+            if not tokens:
+                raise ValueError(f"{flag} needs a value")
+            inline = tokens.pop(0)
+        if name == "searcher_options":
+            values.setdefault(name, {}).update(parse_options([inline]))
+        elif name in REPEATABLE:
+            values.setdefault(name, []).append(inline)
+        else:
+            values[name] = inline
+    return values
 
 
 class SweepConfig(BaseModel):
@@ -50,12 +91,11 @@ class SweepConfig(BaseModel):
 
     @field_validator("extra_args")
     @classmethod
-    def _no_redirecting_options(cls, extra_args: tuple[str, ...]) -> tuple[str, ...]:
-        for token in extra_args:
-            name = token.split("=", 1)[0]  # --out=elsewhere is --out
-            if name in REFUSED_EXTRA_ARGS:
-                raise ValueError(f"{name} cannot come from a sweep file (it redirects a cell's outputs, study or "
-                                 "Ray, loads code or replaces results)")
+    def _run_options_only(cls, extra_args: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            run_fields(extra_args)  # refused, unknown or incomplete flags fail when the file is read
+        except ColasearchError as error:  # a searcher option that is not KEY=VALUE
+            raise ValueError(str(error)) from None
         return extra_args
 
     @classmethod
@@ -81,23 +121,30 @@ class Cell(BaseModel):
     def name(self) -> str:
         return slug(f"{Path(self.model).name}__{Path(self.task).name}__{self.searcher}__x{self.target:g}")
 
-    def argv(self, config: SweepConfig, out_dir: Path) -> list[str]:
-        return ["run", "--model", self.model, "--task", self.task, "--searcher", self.searcher,
-                "--target-speedup", str(self.target), "--budget", str(config.budget), "--seed", str(config.seed),
-                "--search-size", str(config.search_size), "--heldout-size", str(config.heldout_size),
-                *(["--confirm-size", str(config.confirm_size)] if config.confirm_size is not None else []),
-                "--baselines", config.baselines, "--measure" if config.measure else "--no-measure",
-                "--workers", str(config.workers_per_cell), *self._threads(config),
-                "--out", str(out_dir / f"{self.name}.yaml"),
-                "--device", config.device, "--dtype", config.dtype,
-                *(["--device-map", config.device_map] if config.device_map else []),
-                "--resume", *config.extra_args]
+    def run_config(self, config: SweepConfig, out_dir: Path):
+        """The cell as one run: the grid's settings, then the file's ``extra_args`` over them."""
+        from colasearch.run_config import RunConfig
+
+        fields: dict[str, Any] = dict(
+            model=self.model, tasks=(self.task,), searcher=self.searcher, target_speedup=self.target,
+            budget=config.budget, seed=config.seed, search_size=config.search_size,
+            heldout_size=config.heldout_size, confirm_size=config.confirm_size, baselines=config.baselines,
+            measure=config.measure, workers=config.workers_per_cell, threads=self._threads(config),
+            device=config.device, dtype=config.dtype, device_map=config.device_map)
+        for name, value in run_fields(config.extra_args).items():
+            fields[name] = (*fields.get(name, ()), *value) if name in REPEATABLE else value
+        # Every cell continues its own study: a resubmitted sweep finishes what a killed one started.
+        fields.update(out=out_dir / f"{self.name}.yaml", resume=True)
+        try:
+            return RunConfig(**fields)
+        except ValidationError as error:
+            raise ColasearchError(f"sweep cell {self.name}: {validation_message(error, 'cell')}") from None
 
     @staticmethod
-    def _threads(config: SweepConfig) -> list[str]:
+    def _threads(config: SweepConfig) -> int | None:
         """A cell evaluating in its own Ray task uses the CPUs it reserved, no more: Ray reuses worker
         processes, and torch's default (every core of the node) would oversubscribe cells packed together."""
-        return ["--threads", str(max(1, int(config.cpus_per_cell)))] if config.workers_per_cell == 0 else []
+        return max(1, int(config.cpus_per_cell)) if config.workers_per_cell == 0 else None
 
 
 def cells(config: SweepConfig) -> list[Cell]:
@@ -105,21 +152,15 @@ def cells(config: SweepConfig) -> list[Cell]:
             for m, t, s, x in itertools.product(config.models, config.tasks, config.searchers, config.targets)]
 
 
-def run_cell(argv: list[str]) -> str | None:
-    """Run one ``colasearch run`` in this process; returns an error line, or None on success."""
-    import click
-    from typer.main import get_command
-
-    from colasearch.cli.app import _register_commands, app
+def run_cell(config, label: str = "") -> str | None:
+    """Run one cell in this process (a Ray task); returns its error line, or None on success."""
+    from colasearch.pipeline import find_schedule
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    _register_commands()
     try:
-        get_command(app).main(args=argv, standalone_mode=False)
+        find_schedule(config, label=label)
     except ColasearchError as error:
         return str(error).splitlines()[0]
-    except click.ClickException as error:
-        return error.format_message().splitlines()[0]
     return None
 
 
@@ -144,6 +185,8 @@ def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) ->
     import ray
 
     check_cells(config)
+    # Each cell's whole run config, checked here: a setting no run takes fails before Ray starts.
+    run_configs = {cell.name: cell.run_config(config, out_dir) for cell in cells(config)}
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [cell for cell in cells(config) if not (out_dir / f"{cell.name}.yaml").is_file()]
     errors: dict[str, str] = {}
@@ -153,7 +196,7 @@ def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) ->
         if config.gpus_per_cell > present:
             raise ColasearchError(f"gpus_per_cell {config.gpus_per_cell:g} but the Ray cluster has {present:g} GPUs")
         remote = ray.remote(num_cpus=config.cpus_per_cell, num_gpus=config.gpus_per_cell, max_retries=2)(run_cell)
-        references = {remote.remote(cell.argv(config, out_dir)): cell for cell in todo}
+        references = {remote.remote(run_configs[cell.name], cell.name): cell for cell in todo}
         pending = list(references)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)

@@ -3,56 +3,29 @@
 from __future__ import annotations
 
 import datetime
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from colasearch.errors import ColasearchError
 from colasearch.executor import InProcessExecutor
-from colasearch.files import slug
 from colasearch.results import EvalResult
+# The run's defaults and its first checks belong to the run's config; named here too for older callers.
+from colasearch.run_config import (  # noqa: F401
+    DEFAULT_BUDGET, DEFAULT_SEARCHER, DEFAULT_TARGET, check_run_options, default_out, parse_options,
+)
 from colasearch.schedule import Metrics, Provenance, QualityMetric, Schedule, SpeedupMetric
 from colasearch.search.loop import SearchOutcome, run_search
 from colasearch.search.storage import RunStore
-from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher, searcher_class
+from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher
 
-DEFAULT_SEARCHER = "evolution"
-DEFAULT_BUDGET = 100
 #: The confirmation split holds up to this many items per search item; a confirmation uses as many of them as
 #: the budget it has left affords (``colasearch.search.confirmation``).
 CONFIRM_SIZE_PER_SEARCH_ITEM = 4
-DEFAULT_TARGET = 1.25
 # Search metrics that compare a schedule with the full model token by token: the evaluator computes the
 # full model's reference for them.
 DENSE_METRICS = ("kl", "prob_kl", "text_kl", "choice_kl")
 #: Dense metrics that also need the KL at the item's own text tokens, not only at the scored ones.
 CONTEXT_METRICS = ("text_kl",)
-
-
-def check_run_options(searcher: str, budget: int, target_speedup: float, objective: str = "constrained") -> None:
-    """Everything that can be refused before a model is loaded."""
-    from colasearch.objectives import OBJECTIVES
-
-    searcher_class(searcher)
-    if objective not in OBJECTIVES:
-        raise ColasearchError(f"unknown objective {objective!r} (known: {', '.join(sorted(OBJECTIVES))})")
-    if budget < 1:
-        raise SearcherError(f"--budget must be at least 1 evaluation, got {budget}")
-    if not math.isfinite(target_speedup) or target_speedup < 1.0:
-        raise SearcherError(f"--target-speedup must be a number >= 1, got {target_speedup:g}")
-
-
-def parse_options(pairs: list[str] | None) -> dict:
-    """``KEY=VALUE`` searcher options; values are read as YAML scalars (numbers, booleans, strings)."""
-    import yaml
-
-    options = {}
-    for pair in pairs or []:
-        key, separator, value = pair.partition("=")
-        if not separator or not key.strip():
-            raise ColasearchError(f"searcher option {pair!r} is not KEY=VALUE")
-        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return options
 
 
 @dataclass
@@ -170,10 +143,6 @@ def study_name(model: str, task: str, searcher: str, objective: str, target: flo
 def metric_option(context: RunContext) -> dict:
     """Part of the study name only when it differs from the primary metric, so older studies still resume."""
     return {} if context.objective_metric == context.metric else {"metric": context.objective_metric}
-
-
-def default_out(model: str, task: str, searcher: str, target: float) -> Path:
-    return Path("runs") / f"{slug(f'{model}_{task}_{searcher}_x{target:g}')}.yaml"
 
 
 @dataclass
@@ -297,7 +266,7 @@ def portable_location(value):
 def deployable(context: RunContext, candidate: Candidate, objective_name: str, target_speedup: float,
                searcher: str, budget: int, seed: int, extra_provenance: dict) -> Schedule:
     """The found schedule as a file: model fingerprint, held-out and search quality, ideal and measured speedup."""
-    from colasearch import __version__
+    from colasearch.version import __version__
     from colasearch.benchmark import device_name
     from colasearch.loading import portable_name
 

@@ -39,11 +39,11 @@ def test_a_cell_evaluating_in_its_task_gets_the_threads_it_reserved(tmp_path):
     from colasearch.distributed.sweep import Cell, SweepConfig
 
     cell = Cell(model="m", task="builtin:capitals", searcher="random", target=1.2)
-    packed = cell.argv(SweepConfig(models=("m",), tasks=("builtin:capitals",), cpus_per_cell=2.5), tmp_path)
-    assert packed[packed.index("--threads") + 1] == "2"
+    packed = cell.run_config(SweepConfig(models=("m",), tasks=("builtin:capitals",), cpus_per_cell=2.5), tmp_path)
+    assert packed.threads == 2
     # A cell with its own Ray workers leaves their threads to the workers' CPUs.
-    pooled = cell.argv(SweepConfig(models=("m",), tasks=("builtin:capitals",), workers_per_cell=2), tmp_path)
-    assert "--threads" not in pooled
+    pooled = cell.run_config(SweepConfig(models=("m",), tasks=("builtin:capitals",), workers_per_cell=2), tmp_path)
+    assert pooled.threads is None and pooled.workers == 2
 
 
 @pytest.mark.parametrize("extra", [["--out", "/tmp/elsewhere.yaml"], ["--out=/tmp/elsewhere.yaml"],
@@ -62,10 +62,49 @@ def test_a_sweep_file_cannot_redirect_or_replace_a_cells_outputs(tmp_path, extra
 
 
 def test_harmless_extra_args_still_reach_the_cell(tmp_path):
-    config = SweepConfig(models=("m",), tasks=("builtin:capitals",), extra_args=("--sub-blocks", "--option", "pop=8"))
-    argv = cells(config)[0].argv(config, tmp_path)
-    assert argv[-3:] == ["--sub-blocks", "--option", "pop=8"]
-    assert argv[argv.index("--out") + 1] == str(tmp_path / f"{cells(config)[0].name}.yaml")
+    config = SweepConfig(models=("m",), tasks=("builtin:capitals",),
+                         extra_args=("--sub-blocks", "--option", "max_swaps=2", "--budget=7", "--no-measure"))
+    cell = cells(config)[0]
+    run = cell.run_config(config, tmp_path)
+    assert run.sub_blocks and run.searcher_options == {"max_swaps": 2} and run.budget == 7 and not run.measure
+    assert run.out == tmp_path / f"{cell.name}.yaml" and run.resume and run.searcher == "evolution"
+
+
+@pytest.mark.parametrize("extra, message", [(["--bogus"], "--bogus is not an option of colasearch run"),
+                                            (["--json"], "--json is not an option"),
+                                            (["--budget"], "--budget needs a value"),
+                                            (["--sub-blocks=yes"], "--sub-blocks takes no value"),
+                                            (["-o", "nokeyvalue"], "is not KEY=VALUE")])
+def test_extra_args_that_are_no_run_option_fail_when_the_file_is_read(tmp_path, extra, message):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"models": ["m"], "tasks": ["builtin:capitals"], "extra_args": extra}))
+    with pytest.raises(ColasearchError, match=message):
+        SweepConfig.load(path)
+
+
+def test_a_cells_bad_setting_fails_before_ray_starts(tmp_path, monkeypatch):
+    import ray
+
+    from colasearch.distributed.sweep import run_sweep
+
+    monkeypatch.setattr(ray, "remote", lambda *args, **kwargs: pytest.fail("a cell ran"))
+    config = SweepConfig(models=("m",), tasks=("builtin:capitals",), extra_args=("--option", "max_swaps=many"))
+    with pytest.raises(ColasearchError, match="max_swaps='many' must be of type int"):
+        run_sweep(config, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_sweep_imports_nothing_from_the_cli():
+    """A cell is the library's run (colasearch.find_schedule), never the command line parsed again."""
+    import ast
+
+    import colasearch.distributed.sweep as sweep
+
+    tree = ast.parse(open(sweep.__file__).read())
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert imported and not [name for name in imported if name == "colasearch.cli" or name.startswith("colasearch.cli.")]
+    assert "typer" not in imported and "click" not in imported
 
 
 def test_the_sweep_command_refuses_a_redirecting_file_before_ray_starts(tmp_path, capsys, monkeypatch):

@@ -72,7 +72,7 @@ def test_run_writes_a_schedule_with_metrics_and_resumes_without_recomputing(caps
 
 
 def test_pareto_front_keeps_only_undominated_points():
-    from colasearch.cli.run_commands import pareto_front
+    from colasearch.study_plot import pareto_front
 
     points = [(1.0, 0.9), (1.2, 0.8), (1.2, 0.7), (1.3, 0.85), (1.5, 0.5), (1.4, 0.4)]
     assert pareto_front(points) == [(1.0, 0.9), (1.3, 0.85), (1.5, 0.5)]
