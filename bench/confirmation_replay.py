@@ -87,7 +87,7 @@ def main() -> None:
     base = evaluator.evaluate(parse_chain(start["chain"]), "confirm")
     chains = [check["schedule"] for check in searched[-1]["confirmation"]]
     results = {chain: evaluator.evaluate(parse_chain(chain), "confirm") for chain in chains}
-    items = min(len(result.extra["per_item"][metric]) for result in results.values())
+    items = min(len(result.per_item[metric]) for result in results.values())
     print(f"| contender | confirmation items | lead over the start in {metric} ± SE | SE needed | holds |\n"
           "|---|---|---|---|---|")
     for count in sorted({*range(args.step, items, args.step), items}):
@@ -116,8 +116,8 @@ def judge_recorded(parser, recorded: list[str]) -> None:
 
 def first_items(result, metric: str, count: int):
     """``result`` as if it had been scored on its first ``count`` items only (the start's are cut to match)."""
-    per_item = {metric: result.extra["per_item"][metric][:count]}
-    return dataclasses.replace(result, extra={**result.extra, "per_item": per_item})
+    per_item = {metric: result.per_item[metric][:count]}
+    return dataclasses.replace(result, per_item=per_item)
 
 
 if __name__ == "__main__":

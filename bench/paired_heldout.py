@@ -60,7 +60,7 @@ def main() -> None:
     values = []
     for chain in (args.first, args.second):
         result = context.evaluator.evaluate(parse_chain(chain), "heldout")
-        values.append(result.extra["per_item"][metric])
+        values.append(result.per_item[metric])
         print(f"| {chain} | {metric} {result.quality[metric]:.4f} | ideal speedup {result.ideal_speedup:.3f}x |",
               flush=True)
     mean, error = paired(values[0], values[1], sign)

@@ -112,10 +112,10 @@ def _highest(outcome, evaluator, metric: str, item_metric: str) -> dict | None:
     if outcome.highest is None:
         return None
     searched = next(result for schedule, result in outcome.records if schedule.key == outcome.highest.key
-                    and not result.extra.get("estimated"))
+                    and not result.estimated)
     result = evaluator.evaluate(outcome.highest, "heldout")
     return {"schedule": outcome.highest.key, "chain": outcome.highest.chain, "heldout": result.quality[metric],
-            "search": searched.quality[metric], "per_item": result.extra["per_item"][item_metric]}
+            "search": searched.quality[metric], "per_item": result.per_item[item_metric]}
 
 
 def main() -> None:
@@ -227,7 +227,7 @@ def main() -> None:
                         candidates=outcome.evaluations, seconds=time.perf_counter() - started,
                         schedule=outcome.best.key if found else None, chain=outcome.best.chain if found else None,
                         heldout=result.quality[metric] if found else None,
-                        per_item=result.extra["per_item"][item_metric] if found else None,
+                        per_item=result.per_item[item_metric] if found else None,
                         # Every metric's held-out mean, so a search on another metric can be checked on its own
                         # terms too: did it carry over to unseen items, and did it carry the primary metric?
                         heldout_metrics=result.quality if found else None,

@@ -22,6 +22,11 @@ class BaseObjective(ABC):
     name: ClassVar[str]
     #: The speed floor a feasible result reaches, the search space's (``space.target``); None: no floor.
     target: Target | None = None
+    #: The task metric the objective reads, where it reads one.
+    metric: str | None = None
+    #: Whether candidates may race on item subsets (``colasearch.search.racing``): only where the scalar is
+    #: :attr:`metric` alone, so that a subset's per-item values compare what the objective compares.
+    raceable: ClassVar[bool] = False
 
     @property
     def target_speedup(self) -> float | None:

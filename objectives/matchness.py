@@ -2,7 +2,7 @@
 
 Quality is not at stake (the full model verifies every token); what matters is how often the draft
 agrees with the full model and how cheap it is. The acceptance rate comes from
-``EvalResult.extra["acceptance_rate"]`` (fill it with :func:`colasearch.speculative.acceptance_extra`),
+``EvalResult.acceptance_rate`` (fill it with :func:`colasearch.speculative.acceptance_extra`),
 the draft's cost from ``EvalResult.ideal_speedup``.
 """
 
@@ -54,17 +54,17 @@ class SpeculativeObjective(BaseObjective):
         return ("maximize",)
 
     def _acceptance(self, result: EvalResult) -> float:
-        value = result.extra.get("acceptance_rate")
+        value = result.acceptance_rate
         if value is None:
             raise ColasearchError(
-                "the speculative objective needs extra['acceptance_rate'] in the evaluation "
+                "the speculative objective needs the evaluation's acceptance_rate "
                 "(colasearch.speculative.acceptance_extra computes it)"
             )
         return float(value)
 
     def _draft_tokens(self, result: EvalResult) -> int:
         # The acceptance was measured at some lookahead; the formula must use that same k.
-        return int(result.extra.get("draft_tokens", self.config.draft_tokens))
+        return int(result.draft_tokens if result.draft_tokens is not None else self.config.draft_tokens)
 
     def values(self, result: EvalResult) -> tuple[float, ...]:
         acceptance = self._acceptance(result)

@@ -280,6 +280,9 @@ class BaseSearcher(ABC):
     init_schedules: tuple[Schedule, ...] = ()
     #: Item-forwards :meth:`prepare` spent (calibration passes); the run loop counts them against the budget.
     prepare_cost: int = 0
+    #: Oracle mode (analysis only): the searcher tracks each item's best score over every schedule it was told,
+    #: which no single schedule can ship; the run reports :meth:`oracle_report` and writes no schedule.
+    oracle: bool = False
 
     def __init__(self, space: SearchSpace, objective, seed: int = 0, budget: int | None = None, **options: Any):
         if options:
@@ -304,6 +307,19 @@ class BaseSearcher(ABC):
     def finished(self) -> bool:
         """True when the searcher has nothing more to propose."""
         return False
+
+    def use_importance(self, importance) -> None:
+        """Importance this searcher calibrated earlier in the same study (what :meth:`study_attributes` kept,
+        read back on resume), so that it is not recomputed; a searcher that calibrates nothing ignores it."""
+
+    def study_attributes(self) -> dict:
+        """Values to keep with the study once the search ends (name -> JSON value), e.g. a calibration for
+        :meth:`use_importance` on resume; none by default."""
+        return {}
+
+    def oracle_report(self) -> dict:
+        """In :attr:`oracle` mode, the per-item oracle's quality: ``{"label", "items", "quality"}``."""
+        raise SearcherError(f"searcher {self.name!r} has no oracle mode")
 
     def start_schedule(self) -> Schedule | None:
         """The schedule the run loop evaluates first, before any proposal: the reference the races and the

@@ -66,7 +66,7 @@ class EvolutionSearcher(BaseSearcher):
 
     def tell(self, schedule: Schedule, result: EvalResult) -> None:
         skipped = self._proposed.pop(schedule.key, None)
-        if skipped is None or result.extra.get("estimated"):
+        if skipped is None or result.estimated:
             return  # stopped by a race before the full split: it lost to the incumbent
         value = self.objective.scalar(result)
         if value > self.parent_value:

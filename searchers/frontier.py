@@ -164,10 +164,10 @@ class FrontierSearcher(BaseSearcher):
         point = self._pending.pop(schedule.key, None)
         if point is None:
             return
-        ratio = result.extra.get("expert_skip_ratio")
+        ratio = result.expert_skip_ratio
         if ratio is None:
             raise SearcherError("frontier: the evaluator did not measure the expert skip ratio "
-                                "(EvalResult.extra['expert_skip_ratio'])")
+                                "(EvalResult.expert_skip_ratio)")
         measured = (float(ratio), self.quality(result))
         self.expert_results[point] = measured
         self.expert_records[point] = (schedule, result)

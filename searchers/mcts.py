@@ -345,17 +345,20 @@ class MCTSSearcher(BaseSearcher):
     # -- analysis only ---------------------------------------------------------------------------
 
     def _track_per_item(self, result: EvalResult) -> None:
-        per_item = result.extra.get("per_item")
+        """Each item's best value so far on the objective's metric (a race's estimate carries no items)."""
+        per_item = (result.per_item or {}).get(self.objective.metric)
         if per_item is None:
             return
-        if self._per_item_best is None:
-            self._per_item_best = [float(value) for value in per_item]
-        else:
-            self._per_item_best = [max(a, float(b)) for a, b in zip(self._per_item_best, per_item)]
+        sign = 1.0 if self.objective.directions[0] == "maximize" else -1.0
+        values = [sign * float(value) for value in per_item]
+        if self._per_item_best is not None:
+            values = [max(a, b) for a, b in zip(values, self._per_item_best)]
+        self._per_item_best = values
 
     def oracle_report(self) -> dict:
         """Per-sample oracle quality: each item scored by the best schedule *for that item*. Not deployable."""
         if not self.oracle:
             raise SearcherError("mcts: oracle_report needs oracle=True")
-        items = self._per_item_best or []
+        sign = 1.0 if self.objective.directions[0] == "maximize" else -1.0
+        items = [sign * value for value in self._per_item_best or []]
         return {"label": "oracle", "items": len(items), "quality": sum(items) / len(items) if items else None}

@@ -149,7 +149,7 @@ class Evaluator:
 
     @property
     def per_item(self) -> bool:
-        """Whether results carry per-item values (``extra["per_item"]``), which multi-fidelity racing needs."""
+        """Whether results carry per-item values (``EvalResult.per_item``), which multi-fidelity racing needs."""
         return isinstance(self.task, ScoringTask) and hasattr(self.task, "item_values") and not self.speculative
 
     def level(self, split: str, items: int | None) -> int:
@@ -175,17 +175,12 @@ class Evaluator:
         start = perf_counter()
         quality, per_item = self._quality(schedule, split, count)
         measured = self.measured_cost.speedup(schedule) if self.measured_cost is not None else None
-        extra = {"items": count}
-        if per_item is not None:
-            extra["per_item"] = per_item
         skip_ratio = self._expert_skip_ratio(schedule)
-        if skip_ratio is not None:
-            extra["expert_skip_ratio"] = skip_ratio
-        if self.speculative:
-            extra.update(self._acceptance(schedule, split))
+        acceptance = self._acceptance(schedule, split) if self.speculative else {}
         result = EvalResult(schedule_key=schedule_key(schedule), task=self.task.name, split=split, quality=quality,
                             ideal_speedup=self.cost_model.ideal_speedup(schedule, skip_ratio),
-                            measured_speedup=measured, seconds=perf_counter() - start, extra=extra)
+                            measured_speedup=measured, seconds=perf_counter() - start, items=count,
+                            per_item=per_item, expert_skip_ratio=skip_ratio, **acceptance)
         self._counts["computed"] += 1
         self.results.put(key, result)
         return result
@@ -246,7 +241,8 @@ class Evaluator:
     # -- internals ------------------------------------------------------------------------------
 
     def _acceptance(self, schedule: Schedule | None, split: str) -> dict:
-        """The draft/verify acceptance of ``schedule`` on the split's prompts (the full model drafts for itself)."""
+        """The draft/verify acceptance of ``schedule`` on the split's prompts (the full model drafts for itself), as
+        ``EvalResult`` fields."""
         from colasearch.speculative import acceptance_extra
 
         count, draft_tokens, new_tokens = self.speculative

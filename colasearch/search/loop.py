@@ -119,7 +119,7 @@ class _Race:
 
 
 def _items_of(result: EvalResult, full: int | None) -> int | None:
-    return result.extra.get("items", full)
+    return result.items if result.items is not None else full
 
 
 def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: int, store=None, evaluator=None,
@@ -185,7 +185,7 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         contender to confirm (so a search whose start no candidate beats spends the whole budget searching)."""
         if not reserve:
             return item_budget
-        full = sum(1 for _, result in outcome.records if not result.extra.get("estimated"))
+        full = sum(1 for _, result in outcome.records if not result.estimated)
         if full != contenders_seen[0]:
             contenders_seen[:] = [full, len(_ranked_choice(outcome, objective, metric, sign, racing)[2])]
         return item_budget - reserve if contenders_seen[1] else item_budget
@@ -220,7 +220,7 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
             return
         next_items = level_items(race.level + 1)
         if clearly_worse(race.result, race.incumbent, metric, sign, racing.z) or \
-                outcome.items_spent + next_items - race.result.extra.get("items", 0) > search_limit():
+                outcome.items_spent + next_items - (race.result.items or 0) > search_limit():
             outcome.stopped.add(race.schedule.key)
             race.done = True
             return
@@ -259,7 +259,7 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
 
     try:
         searcher.prepare(evaluator)
-        preparation = int(getattr(searcher, "prepare_cost", 0) or 0) if full_items is not None else 0
+        preparation = searcher.prepare_cost if full_items is not None else 0
         outcome.prior_items += preparation
         spend(preparation)
         idle = free_tells = 0
@@ -329,16 +329,15 @@ def _ranked_choice(outcome: SearchOutcome, objective, metric: str, sign: float, 
     bound grows with the number of candidates chosen among, and with how unlike each other they are
     (``RacingPolicy.choice_bound``)."""
     full = [(schedule, result) for schedule, result in outcome.records
-            if not result.extra.get("estimated") and objective.feasible(result)
-            and metric in (result.extra.get("per_item") or {})]
+            if not result.estimated and objective.feasible(result) and metric in (result.per_item or {})]
     if len(full) < 2:
         return (full[0] if full else None), None, []
     start = full[0][1]
-    items = len(start.extra["per_item"][metric])
+    items = len(start.per_item[metric])
     bound = racing.choice_bound(  # candidates on the start's items only: no paired comparison else
         [paired_differences(result, start, metric, sign) for _, result in full[1:]
-         if len(result.extra["per_item"][metric]) == items])
-    on_start_items = [entry for entry in full if len(entry[1].extra["per_item"][metric]) == items]
+         if len(result.per_item[metric]) == items])
+    on_start_items = [entry for entry in full if len(entry[1].per_item[metric]) == items]
     return full[0], bound, contenders(on_start_items, start, metric, sign, bound)
 
 
@@ -368,9 +367,9 @@ def _confirm_choice(outcome: SearchOutcome, anchor: tuple, ranked: list, objecti
     on_confirm: dict[str, EvalResult] = {}
     missing = []
     for schedule, _ in [anchor, *ranked]:
-        known = saved.get(schedule.key)
-        if known is not None and known.get("extra", {}).get("items") == items:
-            on_confirm[schedule.key] = EvalResult.from_dict(known)
+        known = EvalResult.from_dict(saved[schedule.key]) if schedule.key in saved else None
+        if known is not None and known.items == items:
+            on_confirm[schedule.key] = known
             outcome.reused += 1
             spend(items)
         elif schedule.key not in missing:

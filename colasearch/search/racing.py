@@ -71,9 +71,9 @@ class RacingPolicy:
 def racing_metric(objective) -> str | None:
     """The per-item metric a race compares on, or ``None`` where the objective cannot be raced (several
     objectives, costs that differ between candidates, or no single quality metric)."""
-    if not getattr(objective, "raceable", False) or len(objective.directions) != 1:
+    if not objective.raceable or len(objective.directions) != 1:
         return None
-    return getattr(objective, "metric", None)
+    return objective.metric
 
 
 def paired_difference(candidate: EvalResult, incumbent: EvalResult, metric: str, sign: float) -> tuple[float, float, int]:
@@ -87,8 +87,8 @@ def paired_difference(candidate: EvalResult, incumbent: EvalResult, metric: str,
 
 def paired_differences(candidate: EvalResult, incumbent: EvalResult, metric: str, sign: float) -> list[float]:
     """Item by item, ``sign`` * (candidate - incumbent) on the candidate's items (higher is better)."""
-    mine = candidate.extra["per_item"][metric]
-    return [sign * (a - b) for a, b in zip(mine, incumbent.extra["per_item"][metric][: len(mine)])]
+    mine = candidate.per_item[metric]
+    return [sign * (a - b) for a, b in zip(mine, incumbent.per_item[metric][: len(mine)])]
 
 
 def _right_or_wrong(differences) -> bool:
@@ -162,10 +162,10 @@ def paired_estimate(candidate: EvalResult, incumbent: EvalResult) -> EvalResult:
     """The candidate's full-split quality estimated from a subset: the incumbent's full value plus the paired
     mean difference on the subset. Unlike the raw subset mean it is comparable with full-split results
     (an easy subset lifts both schedules alike). Metrics without per-item values keep the subset value."""
-    per_item = candidate.extra.get("per_item") or {}
+    per_item = candidate.per_item or {}
     quality = dict(candidate.quality)
     for metric, values in per_item.items():
-        if metric not in incumbent.quality or metric not in incumbent.extra.get("per_item", {}):
+        if metric not in incumbent.quality or metric not in (incumbent.per_item or {}):
             continue
         mean, _, _ = paired_difference(candidate, incumbent, metric, 1.0)
         if metric == "perplexity":
@@ -173,9 +173,7 @@ def paired_estimate(candidate: EvalResult, incumbent: EvalResult) -> EvalResult:
             quality[metric] = math.exp(min(math.log(max(incumbent.quality[metric], 1e-300)) + mean, 700.0))
         else:
             quality[metric] = incumbent.quality[metric] + mean
-    extra = {key: value for key, value in candidate.extra.items() if key != "per_item"}
-    extra.update(estimated=True, subset_quality=dict(candidate.quality))
-    return replace(candidate, quality=quality, extra=extra)
+    return replace(candidate, quality=quality, per_item=None, estimated=True, subset_quality=dict(candidate.quality))
 
 
 def contenders(results: list, anchor: EvalResult, metric: str, sign: float, z: float) -> list:

@@ -125,9 +125,9 @@ def resolve_search_metric(task, requested: str | None) -> str:
     if requested in (None, "primary"):
         return primary
     if requested == "smooth":
-        return getattr(task, "smooth_metrics", {}).get(primary, primary)
+        return task.smooth_metrics.get(primary, primary)
     if requested == "dense":
-        return getattr(task, "dense_metric", None) or primary
+        return task.dense_metric or primary
     if requested not in task.metric_directions:
         raise ColasearchError(f"--search-metric {requested!r} is not reported by task {task.name!r} "
                               f"(it reports: {', '.join(sorted(task.metric_directions))}; or primary, smooth, dense)")
@@ -190,12 +190,12 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
     store = RunStore(storage, name, objective.directions, resume=resume, overwrite=overwrite)
     searcher.init_schedules = tuple(init)
     stored_importance = store.attribute("expert_importance")
-    if stored_importance is not None and hasattr(searcher, "use_importance"):
+    if stored_importance is not None:
         searcher.use_importance(stored_importance)  # calibrated once per study, read back on resume
     try:
         outcome = run_search(searcher, executor or InProcessExecutor(evaluator), objective, budget, store=store,
                              evaluator=evaluator, progress=progress, window=window, racing=racing)
-        for attribute, value in (searcher.study_attributes() if hasattr(searcher, "study_attributes") else {}).items():
+        for attribute, value in searcher.study_attributes().items():
             store.set_attribute(attribute, value)
     finally:
         store.close()  # the journal's writer lock goes with the search, not with the outcome object

@@ -135,7 +135,7 @@ class PerItemPlantedEvaluator(PlantedEvaluator):
         values = [float(quality >= difficulty) for difficulty in self.difficulties[:count]]
         return EvalResult(schedule_key=result.schedule_key, task=self.task, split=split,
                           quality={"acc": sum(values) / count}, ideal_speedup=result.ideal_speedup,
-                          extra={"items": count, "per_item": {"acc": values}})
+                          items=count, per_item={"acc": values})
 
     def evaluate_many(self, schedules, split: str = "search", items=None) -> list[EvalResult]:
         items = items or [None] * len(schedules)

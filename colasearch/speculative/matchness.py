@@ -80,7 +80,8 @@ def matchness(model, schedule: Schedule, prompts_input_ids: Sequence, k: int = 4
 
 def acceptance_extra(model, schedule: Schedule, prompts_input_ids: Sequence, k: int = 4,
                      max_new_tokens: int = 16, force: bool = False) -> dict:
-    """The ``EvalResult.extra`` entries the ``speculative`` objective reads, for an evaluator to merge in."""
+    """The ``EvalResult`` fields the ``speculative`` objective reads (``acceptance_rate``, ``draft_tokens``) and
+    ``accepted_fraction``, as keyword arguments for an evaluator to pass on."""
     measured = matchness(model, schedule, prompts_input_ids, k=k, max_new_tokens=max_new_tokens, force=force)
     return {"acceptance_rate": measured["acceptance_rate"], "draft_tokens": k,
             "accepted_fraction": measured["accepted_fraction"]}

@@ -13,7 +13,8 @@ import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Literal, Mapping
 
 import torch
 from pydantic import ValidationError
@@ -90,6 +91,12 @@ class Task(ABC):
     name: str
     primary_metric: str
     metric_directions: dict[str, Direction]
+    #: A metric's smooth counterpart, where the task has one (multiple choice: ``prob`` for ``acc``): what
+    #: ``--search-metric smooth`` searches on. Empty by default: each metric is its own.
+    smooth_metrics: Mapping[str, str] = MappingProxyType({})
+    #: A label-free signal from every token, where the task has one (multiple choice: ``text_kl``): what
+    #: ``--search-metric dense`` searches on. ``None``: the primary metric.
+    dense_metric: str | None = None
 
     @abstractmethod
     def items(self) -> list[Item]:

@@ -123,7 +123,7 @@ class CompositeBase(Task):
         shares, smooth_shares = [], []
         for name, task in zip(self.names, self.tasks):
             primary = task.primary_metric
-            smooth = getattr(task, "smooth_metrics", {}).get(primary, primary)
+            smooth = task.smooth_metrics.get(primary, primary)
             share = retained(quality[f"{name}/{primary}"], full[f"{name}/{primary}"], task.metric_directions[primary])
             quality[f"{name}/relative"] = share
             shares.append(share)

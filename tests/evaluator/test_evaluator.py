@@ -66,7 +66,7 @@ def test_the_confirmation_split_is_scored_on_any_multiple_of_sixteen_items(tiny_
     assert evaluator.levels["confirm"] == (16, 32, 40) and evaluator.levels["heldout"] == (6,)
     schedule = Schedule.from_layers([0, 1, 5], model=tiny_llama)
     part, whole = evaluator.evaluate(schedule, "confirm", items=32), evaluator.evaluate(schedule, "confirm")
-    assert part.extra["items"] == 32 and whole.extra["items"] == 40
-    assert whole.extra["per_item"]["acc"][:32] == part.extra["per_item"]["acc"]   # nested: the first 32 items
+    assert part.items == 32 and whole.items == 40
+    assert whole.per_item["acc"][:32] == part.per_item["acc"]   # nested: the first 32 items
     with pytest.raises(TaskError, match="has no items"):
         make(tiny_llama).evaluate(schedule, "confirm")

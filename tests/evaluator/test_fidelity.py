@@ -25,12 +25,12 @@ def test_a_subset_is_the_prefix_of_the_full_split_item_by_item(tiny_llama):
     evaluator = make(tiny_llama)
     schedule = Schedule.from_layers([0, 1, 3, 5], model=tiny_llama)
     small = evaluator.evaluate(schedule, items=10)  # rounds up to the first level
-    assert small.extra["items"] == 16
+    assert small.items == 16
     full = make(tiny_llama).evaluate(schedule)
-    assert full.extra["items"] == 64
-    for metric, values in small.extra["per_item"].items():
-        assert values == pytest.approx(full.extra["per_item"][metric][:16], abs=1e-5)
-        assert full.quality[metric] == pytest.approx(sum(full.extra["per_item"][metric]) / 64, abs=1e-5)
+    assert full.items == 64
+    for metric, values in small.per_item.items():
+        assert values == pytest.approx(full.per_item[metric][:16], abs=1e-5)
+        assert full.quality[metric] == pytest.approx(sum(full.per_item[metric]) / 64, abs=1e-5)
 
 
 def test_promoting_a_candidate_runs_only_its_new_items(tiny_llama):
@@ -62,7 +62,7 @@ def test_choice_kl_is_zero_for_the_full_model_and_positive_for_a_skip(tiny_llama
     full, skipped = full_and_skipped(tiny_llama, dense_kl=True)
     assert full.quality["choice_kl"] == pytest.approx(0.0, abs=1e-6)
     assert skipped.quality["choice_kl"] > 1e-4
-    assert len(skipped.extra["per_item"]["choice_kl"]) == 64
+    assert len(skipped.per_item["choice_kl"]) == 64
 
 
 def test_text_kl_covers_the_items_own_tokens_and_is_zero_for_the_full_model(tiny_llama):
@@ -71,5 +71,5 @@ def test_text_kl_covers_the_items_own_tokens_and_is_zero_for_the_full_model(tiny
     assert skipped.quality["text_kl"] > 1e-4
     # The scored tokens are a part of the item's tokens: text_kl averages over more positions than kl.
     assert skipped.quality["text_kl"] != pytest.approx(skipped.quality["kl"], abs=1e-6)
-    assert len(skipped.extra["per_item"]["text_kl"]) == 64
+    assert len(skipped.per_item["text_kl"]) == 64
     assert "text_kl" not in make(tiny_llama, dense_kl=True).evaluate(Schedule.identity(tiny_llama)).quality

@@ -36,7 +36,7 @@ class ConfirmingEvaluator(PerItemPlantedEvaluator):
             quality = self.quality(schedule)
             values = [float(quality >= difficulty) for difficulty in self.confirm_difficulties[:items]]
         else:
-            values = result.extra["per_item"]["acc"]
+            values = result.per_item["acc"]
         if schedule is not None and schedule.key in self.lucky:
             values = [float(split != "confirm")] * len(values)
         return EvalResult(result.schedule_key, self.task, split, {"acc": sum(values) / len(values)},
@@ -139,3 +139,22 @@ def test_a_choice_shipped_without_a_confirmation_says_why(tiny8):
     confirmed, _, _ = _run(tiny8, [LUCKY, BETTER], lucky=[LUCKY])
     assert unconfirmed_reason(confirmed.start, confirmed.best, confirmed.confirmations, 16) is None
     assert unconfirmed_reason(None, lucky, [], 0) is None
+
+
+def test_a_confirmation_saved_before_evaluations_had_typed_fields_is_read_back(tiny8, tmp_path):
+    journal = tmp_path / "run.journal"
+    store = RunStore(journal, "confirmation-test", ("maximize",))
+    first, _, _ = _run(tiny8, [LUCKY], lucky=[LUCKY], store=store)
+    store.close()
+    again = RunStore(journal, "confirmation-test", ("maximize",), resume=True)
+    # The layout results had on disk before: items and per-item values inside ``extra``.
+    typed = ("items", "per_item", "expert_skip_ratio", "acceptance_rate", "accepted_fraction", "draft_tokens",
+             "estimated", "subset_quality")
+    again.set_attribute(CONFIRM_ATTRIBUTE, {
+        key: {**{name: value for name, value in saved.items() if name not in typed},
+              "extra": {"items": saved["items"], "per_item": saved["per_item"]}}
+        for key, saved in again.attribute(CONFIRM_ATTRIBUTE).items()})
+    second, evaluator, _ = _run(tiny8, [LUCKY], lucky=[LUCKY], store=again)
+    again.close()
+    assert "confirm" not in evaluator.calls and second.best.key == first.best.key
+    assert [check.to_dict() for check in second.confirmations] == [check.to_dict() for check in first.confirmations]

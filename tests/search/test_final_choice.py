@@ -22,7 +22,7 @@ def _record(layers, values, estimated=False):
 def _outcome(records):
     objective = make_objective("quality", metric="acc")
     outcome = SearchOutcome(records=list(records))
-    full = [(s, r) for s, r in records if not r.extra.get("estimated")]
+    full = [(s, r) for s, r in records if not r.estimated]
     outcome.best, outcome.best_result = max(full, key=lambda entry: entry[1].quality["acc"])
     outcome.best_value = objective.scalar(outcome.best_result)
     return outcome, objective

@@ -59,11 +59,11 @@ class TracedEvaluator(PerItemPlantedEvaluator):
 
 
 def _items(result: EvalResult):
-    return result.extra.get("items")
+    return result.items
 
 
 def _estimated(result: EvalResult) -> bool:
-    return bool(result.extra.get("estimated"))
+    return result.estimated
 
 
 def trace(name: str) -> dict:

@@ -58,8 +58,8 @@ def test_the_estimate_adds_the_paired_difference_to_the_incumbents_full_value():
     candidate = result([1.0, 0.0])                              # easy subset: raw 0.5, paired -0.5
     estimate = paired_estimate(candidate, incumbent)
     assert estimate.quality["acc"] == pytest.approx(0.0)
-    assert estimate.extra["estimated"] and estimate.extra["subset_quality"] == {"acc": 0.5}
-    assert "per_item" not in estimate.extra
+    assert estimate.estimated and estimate.subset_quality == {"acc": 0.5}
+    assert estimate.per_item is None
 
 
 def test_perplexity_is_estimated_on_the_log_scale():
@@ -83,5 +83,5 @@ def test_the_final_choice_takes_a_clearly_better_candidate_and_orients_by_direct
     entries = [("start", start), ("slightly", slightly), ("better", better)]
     assert confident_choice(entries, start, "acc", 1.0, z=1.0)[0] == "better"
     # For a metric to minimize the same values make "start" the best: every candidate is higher.
-    nll = [(name, result(r.extra["per_item"]["acc"], metric="nll")) for name, r in entries]
+    nll = [(name, result(r.per_item["acc"], metric="nll")) for name, r in entries]
     assert confident_choice(nll, nll[0][1], "nll", -1.0, z=1.0)[0] == "start"

@@ -20,7 +20,7 @@ class ScriptedSearcher(BaseSearcher):
         return [self.space.schedule(self.space.chain_skipping(self.chains.pop(0)))] if self.chains else []
 
     def tell(self, schedule, result):
-        self.told.append((schedule.key, result.extra.get("estimated", False)))
+        self.told.append((schedule.key, result.estimated))
 
     @property
     def finished(self):
@@ -43,7 +43,7 @@ def test_a_clearly_worse_candidate_stops_on_a_subset_and_is_counted_once(tiny8):
                          project=False)
     # The start (``--init``, proposed again first) runs on the full split once; the bad one stops on the
     # first level, the repeat is free.
-    assert [items for items in (result.extra["items"] for _, result in outcome.records)] == [32, 4]
+    assert [items for items in (result.items for _, result in outcome.records)] == [32, 4]
     assert outcome.stopped_early == 1 and outcome.computed == 2
     assert [estimated for _, estimated in searcher.told] == [False, True, True]
     # Compute is counted in items: the prior's calibration pass, one full split and one first level.
@@ -62,7 +62,7 @@ def test_the_loop_evaluates_the_one_shot_start_first_whatever_the_searcher_propo
     # The start is scored on the full split before the searcher's proposal, and it is not told to the
     # searcher (it did not ask for it): the proposal races against it and stops on a subset.
     assert outcome.start.key == start.key == outcome.records[0][0].key
-    assert outcome.records[0][1].extra["items"] == 32 and outcome.records[1][1].extra["items"] == 4
+    assert outcome.records[0][1].items == 32 and outcome.records[1][1].items == 4
     assert searcher.told == [(space.schedule_skipping(bad).key, True)]
     assert outcome.best.key == start.key
 

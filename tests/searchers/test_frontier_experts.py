@@ -60,12 +60,12 @@ def test_one_group_bisects_to_the_target_ratio_with_least_kl(moe, fidelity_task)
     assert outcome.evaluations == evaluator.evaluated <= math.ceil(math.log2(GRID))
     schedule, result = searcher.expert_best
     assert schedule.experts is not None and schedule.experts.thresholds["text"] > 0
-    assert abs(result.extra["expert_skip_ratio"] - TARGET) <= TOLERANCE
-    reaching = [r.quality["kl"] for _, r in outcome.records if r.extra["expert_skip_ratio"] >= TARGET - TOLERANCE]
+    assert abs(result.expert_skip_ratio - TARGET) <= TOLERANCE
+    reaching = [r.quality["kl"] for _, r in outcome.records if r.expert_skip_ratio >= TARGET - TOLERANCE]
     assert result.quality["kl"] == min(reaching)
     # The ideal speedup the evaluator reports follows the measured skip ratio.
     assert result.ideal_speedup == pytest.approx(
-        evaluator.cost_model.ideal_speedup(schedule, result.extra["expert_skip_ratio"]))
+        evaluator.cost_model.ideal_speedup(schedule, result.expert_skip_ratio))
     assert result.ideal_speedup > 1.0
 
 

@@ -90,12 +90,15 @@ def test_oracle_mode_is_labelled_and_needs_per_item_results(planted):
     space, evaluator, objective = planted
     searcher = MCTSSearcher(space, objective, oracle=True)
     (root,) = searcher.ask(1)
-    per_item = EvalResult("a", "t", "search", {"acc": 0.5}, 1.0, extra={"per_item": [1, 0, 0, 1]})
+    # Per-item values come per metric, as the evaluator reports them; the oracle reads the objective's metric.
+    per_item = EvalResult("a", "t", "search", {"acc": 0.5}, 1.0,
+                          per_item={"acc": [1, 0, 0, 1], "prob": [0.9, 0.1, 0.2, 0.8]})
     searcher.tell(root, per_item)
     (child,) = searcher.ask(1)
-    searcher.tell(child, EvalResult("b", "t", "search", {"acc": 0.5}, 1.3, extra={"per_item": [0, 1, 0, 0]}))
+    searcher.tell(child, EvalResult("b", "t", "search", {"acc": 0.5}, 1.3,
+                                    per_item={"acc": [0, 1, 0, 0], "prob": [0.1, 0.9, 0.3, 0.2]}))
     report = searcher.oracle_report()
-    assert report["label"] == "oracle" and report["quality"] == pytest.approx(0.75)
+    assert report["label"] == "oracle" and report["items"] == 4 and report["quality"] == pytest.approx(0.75)
     with pytest.raises(Exception, match="oracle=True"):
         MCTSSearcher(space, objective).oracle_report()
 
@@ -107,3 +110,14 @@ def test_cost_penalty_ranks_unfinished_chains_below_the_target(planted):
     searcher.tell(root, _result(evaluator, root))
     assert searcher.root.reward == pytest.approx(1.0 - 1.0)  # full quality, whole saving still missing
     assert math.isfinite(searcher.root.mean)
+
+
+def test_the_oracle_keeps_each_items_lowest_value_of_a_metric_to_minimize(planted):
+    from colasearch.objectives import make_objective
+
+    space, _, _ = planted
+    searcher = MCTSSearcher(space, make_objective("quality", metric="kl", direction="minimize"), oracle=True)
+    for key, values in (("a", [0.1, 0.5]), ("b", [0.3, 0.2])):
+        (schedule,) = searcher.ask(1)
+        searcher.tell(schedule, EvalResult(key, "t", "search", {"kl": sum(values) / 2}, 1.0, per_item={"kl": values}))
+    assert searcher.oracle_report()["quality"] == pytest.approx(0.15)

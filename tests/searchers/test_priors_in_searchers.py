@@ -196,7 +196,7 @@ def test_every_searcher_is_scored_first_on_whole_layer_pruning_in_a_sub_block_sp
     assert first.key == outcome.start.key
     # Protected as one-shot pruning gives it: not projected, so not made slower by restoring units.
     assert first.key == space.schedule_skipping(space.one_shot_starts(searcher.prior)[0]).key
-    assert not outcome.records[0][1].extra.get("estimated")  # scored on the full split: the reference
+    assert not outcome.records[0][1].estimated  # scored on the full split: the reference
     # The baseline's layers are gone, whole or (the last one, where half a layer meets the target) half.
     assert {entry.layer for entry in first.layers} | dropped == set(range(8))
     assert {entry.layer for entry in first.layers if entry.run != "all"} <= dropped

@@ -32,11 +32,11 @@ def test_identity_draft_is_always_accepted_and_quality_is_unchanged(model):
     identity = Schedule.identity(model)
     for schedule in (identity, None):
         result = speculative.evaluate(schedule, "heldout")
-        assert result.extra["acceptance_rate"] == 1.0 and result.extra["draft_tokens"] == 3
+        assert result.acceptance_rate == 1.0 and result.draft_tokens == 3
         assert result.quality == plain.evaluate(schedule, "heldout").quality
     # Results without the acceptance entry are never answered for a run that needs it.
     assert speculative.result_key(identity, "search") != plain.result_key(identity, "search")
-    assert "acceptance_rate" not in plain.evaluate(identity).extra
+    assert plain.evaluate(identity).acceptance_rate is None
 
 
 def test_prompts_are_contexts_of_the_split(model):
@@ -53,7 +53,7 @@ def test_objective_ranks_the_better_matching_draft_higher(model):
     drafts = [Schedule.from_layers([layer for layer in range(6) if layer != skipped]) for skipped in (1, 2, 3, 4)]
     results = [evaluator.evaluate(draft) for draft in drafts]
     assert len({round(result.ideal_speedup, 9) for result in results}) == 1
-    acceptances = [result.extra["acceptance_rate"] for result in results]
+    acceptances = [result.acceptance_rate for result in results]
     values = [objective.values(result)[0] for result in results]
     assert len(set(acceptances)) > 1 and all(0.0 <= a <= 1.0 for a in acceptances)
     assert sorted(range(4), key=values.__getitem__) == sorted(range(4), key=acceptances.__getitem__)
@@ -69,12 +69,12 @@ def test_speculative_search_finds_a_draft_with_its_acceptance(model):
     outcome, objective = search_with(context, "random", budget=3, target_speedup=1.25, seed=0,
                                      objective_name="speculative")
     assert outcome.evaluations == 3 and objective.name == "speculative"
-    assert all("acceptance_rate" in result.extra for _, result in outcome.records)
+    assert all(result.acceptance_rate is not None for _, result in outcome.records)
     assert all(result.ideal_speedup >= 1.25 * (1 - 1e-9) for _, result in outcome.records)
     best = max(objective.values(result)[0] for _, result in outcome.records)
     assert math.isfinite(outcome.best_value) and outcome.best_value == pytest.approx(best)
     heldout = context.fresh_evaluator().evaluate(outcome.best, "heldout")
-    assert "acc" in heldout.quality and 0.0 <= heldout.extra["acceptance_rate"] <= 1.0
+    assert "acc" in heldout.quality and 0.0 <= heldout.acceptance_rate <= 1.0
 
 
 def test_make_objective_refuses_draft_tokens_elsewhere():
@@ -134,9 +134,9 @@ def test_ray_workers_score_drafts_as_this_process_does(model, tmp_path, monkeypa
     acceptances = set()
     for schedule, result in outcome.records:
         here = evaluator.evaluate(schedule)
-        assert (result.quality, result.extra["acceptance_rate"], result.extra["draft_tokens"]) == \
-            (here.quality, here.extra["acceptance_rate"], 3)
-        acceptances.add(here.extra["acceptance_rate"])
+        assert (result.quality, result.acceptance_rate, result.draft_tokens) == \
+            (here.quality, here.acceptance_rate, 3)
+        acceptances.add(here.acceptance_rate)
     assert len(acceptances) > 1  # the drafts differ, so a worker scoring them otherwise would show
     values = {schedule.key: objective.values(result)[0] for schedule, result in outcome.records}
     assert values[outcome.best.key] == max(values.values()) == outcome.best_value
