@@ -16,6 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 from colasearch.distributed import EvaluatorSpec, RayExecutor, init_ray  # noqa: E402
+from colasearch.evaluator.config import EvaluatorConfig  # noqa: E402
 from colasearch.search.loop import run_search  # noqa: E402
 from colasearch.search.session import RunContext  # noqa: E402
 from colasearch.searchers.base import make_searcher  # noqa: E402
@@ -32,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     context = RunContext.load(args.model, args.task, args.search_size, 8)
-    spec = EvaluatorSpec(args.model, args.task, args.search_size, 8)
+    spec = EvaluatorSpec(args.model, args.task, EvaluatorConfig(search_size=args.search_size, heldout_size=8))
     init_ray()
     print(f"{os.cpu_count()} CPU cores; model {args.model}, task {args.task}, {args.search_size} search items, "
           f"budget {args.budget}, window {args.window}")

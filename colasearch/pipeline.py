@@ -250,6 +250,12 @@ def _row(candidate, metric: str, speculative_objective) -> dict:
     return row
 
 
+def _acceptance(result) -> float | None:
+    """A draft's acceptance rate: a typed field of the result, or (older results) its ``extra``."""
+    value = getattr(result, "acceptance_rate", None)
+    return value if value is not None else (getattr(result, "extra", None) or {}).get("acceptance_rate")
+
+
 def _notes(context, outcome, found, candidates, confirmations: list[dict]) -> list[str]:
     """What a person reading the table should also know: speeds not shipped, the confirmation, the choice."""
     from colasearch.search.confirmation import unconfirmed_reason

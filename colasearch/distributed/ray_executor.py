@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from colasearch.errors import ColasearchError
+from colasearch.evaluator.config import EvaluatorConfig
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
 from colasearch.executor import Executor
@@ -25,12 +26,9 @@ class EvaluatorSpec:
 
     model: str
     task: str
-    search_size: int = 64
-    heldout_size: int = 200
-    seed: int = 0
-    # Further Evaluator keyword options as sorted (name, value) pairs (e.g. speculative_prompts, draft_tokens),
-    # so a worker's results carry the same ``extra`` entries as an in-process evaluation.
-    options: tuple[tuple[str, object], ...] = ()
+    # The run's evaluator config as is (splits, speculative drafts, dense KL, timing), so a worker's results
+    # are those of an in-process evaluation.
+    evaluator: EvaluatorConfig = EvaluatorConfig()
     # Where the replica goes, as the driver resolved it. With ``gpus > 0`` the device is the GPU Ray
     # assigned to this worker instead, whatever ``device`` says.
     device: str = "cpu"
@@ -43,19 +41,17 @@ class EvaluatorSpec:
 
     def __call__(self):
         from colasearch.devices import default_cache_bytes
-        from colasearch.evaluator import Evaluator
         from colasearch.loading import load_model
         from colasearch.tasks import load_task
 
         device = assigned_gpu_device() if self.gpus > 0 else self.device
         model, tokenizer = load_model(self.model, dtype=self.dtype, device=device, device_map=self.device_map)
-        options = dict(self.options)
-        if options.get("prefix_cache_mb") is None and self.workers > 1:
+        config = self.evaluator
+        if config.prefix_cache_mb is None and self.workers > 1:
             sharers = own_cache_sharers(self.workers)
             if sharers > 1:
-                options["prefix_cache_mb"] = default_cache_bytes(model, sharers=sharers) // 2**20
-        return Evaluator(model, tokenizer, load_task(self.task), search_size=self.search_size,
-                         heldout_size=self.heldout_size, seed=self.seed, **options)
+                config = config.model_copy(update={"prefix_cache_mb": default_cache_bytes(model, sharers=sharers) // 2**20})
+        return config.build(model, tokenizer, load_task(self.task))
 
 
 def cache_sharers(workers: int, gpus: float, cpus: float, node_cpus: float) -> int:

@@ -59,7 +59,7 @@ class RunContext:
         after the held-out ones on which the final choice's lead must hold (default 4 x ``search_size``; 0: none).
         ``device``, ``dtype`` and ``device_map`` as :func:`colasearch.devices.resolve_placement` takes them."""
         from colasearch.devices import resolve_placement
-        from colasearch.evaluator import Evaluator
+        from colasearch.evaluator.config import EvaluatorConfig
         from colasearch.loading import load_model
         from colasearch.tasks import load_task
         from colasearch.tasks.composite import task_spec as single_spec
@@ -75,20 +75,26 @@ class RunContext:
             evaluator_options["dense_kl"] = True  # Ray workers build their evaluators from the same options
         if metric in CONTEXT_METRICS:
             evaluator_options["context_kl"] = True
+        config = EvaluatorConfig(search_size=search_size, heldout_size=heldout_size, seed=split_seed,
+                                 **evaluator_options)  # a misspelt option fails here, before the model loads
         model, tokenizer = load_model(model_name, dtype=placement.dtype, device=str(placement.device),
                                       device_map=placement.device_map)
-        evaluator = Evaluator(model, tokenizer, task, search_size=search_size, heldout_size=heldout_size,
-                              seed=split_seed, cache_path=cache_path, **evaluator_options)
+        evaluator = config.build(model, tokenizer, task, cache_path=cache_path)
         return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec,
                    dict(evaluator_options), metric, placement)
 
     def fresh_evaluator(self, cache_path: Path | None = None):
         """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
-        from colasearch.evaluator import Evaluator
+        return self.evaluator_config.build(self.model, self.tokenizer, self.task, cache_path=cache_path)
 
-        return Evaluator(self.model, self.tokenizer, self.task, search_size=self.search_size,
-                         heldout_size=self.heldout_size, seed=self.split_seed, cache_path=cache_path,
-                         **self.evaluator_options)
+    @property
+    def evaluator_config(self):
+        """What every evaluator of the run is built with (:class:`~colasearch.evaluator.config.EvaluatorConfig`);
+        Ray workers receive it as is."""
+        from colasearch.evaluator.config import EvaluatorConfig
+
+        return EvaluatorConfig(search_size=self.search_size, heldout_size=self.heldout_size, seed=self.split_seed,
+                               **self.evaluator_options)
 
     def objective(self, name: str, target_speedup):
         """For ``speculative`` the run's target is the *draft's* ideal speedup (it bounds the search space);
@@ -235,9 +241,8 @@ def open_executor(context: RunContext, workers: int, address: str | None = None,
     placement = context.placement
     where = {} if placement is None else {"device": str(placement.device), "dtype": placement.dtype_name,
                                           "device_map": placement.device_map}
-    spec = EvaluatorSpec(context.model_name, context.task_spec, context.search_size, context.heldout_size,
-                         context.split_seed, options=tuple(sorted(context.evaluator_options.items())),
-                         gpus=gpus_per_worker, workers=workers, **where)
+    spec = EvaluatorSpec(context.model_name, context.task_spec, context.evaluator_config, gpus=gpus_per_worker,
+                         workers=workers, **where)
     return RayExecutor(spec, workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=threads)
 
 
