@@ -134,3 +134,54 @@ def unconfirmed_reason(start, shipped, confirmations: list, confirm_items: int) 
         return "there is no confirmation split: --confirm-size 0, or no items left after the held-out split"
     # Racing's per-item values are what a confirmation compares; a speculative objective has none.
     return "the budget left paid for too few confirmation items, or the results have no per-item values"
+
+
+class ConfirmationStep:
+    """The confirmation of one run: the share of the budget it holds back, how many contenders it affords, and
+    the scoring of the anchor and those contenders on the confirmation items (read back from the study where a
+    resumed run has them, else scored and kept with the study)."""
+
+    def __init__(self, most: int, alpha: float, item_budget: int, confirm_items: int, store=None):
+        self.most = most
+        self.alpha = alpha
+        self.confirm_items = confirm_items
+        self.store = store
+        #: Held back from the search once there is a contender; 0: there is no confirmation to pay for.
+        self.reserve = confirmation_reserve(item_budget, confirm_items) if most > 0 else 0
+
+    def plan(self, left: int, contenders: int) -> tuple[int, int]:
+        """How many of ``contenders`` to confirm and on how many items each (:func:`confirmation_plan`)."""
+        if not self.reserve:
+            return 0, 0
+        return confirmation_plan(left, min(self.most, contenders), self.confirm_items)
+
+    def run(self, anchor: tuple, ranked: list, items: int, executor, metric: str, sign: float, on_scored,
+            on_search_result) -> tuple[list[Confirmation], tuple | None]:
+        """Score the anchor and the ``ranked`` contenders ((schedule, result) pairs) on the first ``items``
+        confirmation items and judge the leads (:func:`confirm`). ``on_scored(reused, items)`` is called once
+        per schedule scored (``reused``: read back from the study); ``on_search_result(schedule, result)`` takes a
+        search evaluation still in flight when the search stopped."""
+        saved = dict((self.store.attribute(CONFIRM_ATTRIBUTE) if self.store is not None else None) or {})
+        on_confirm: dict[str, EvalResult] = {}
+        missing = []
+        for schedule, _ in [anchor, *ranked]:
+            known = saved.get(schedule.key)
+            known = EvalResult.from_dict(known) if known is not None else None
+            if known is not None and known.items == items:
+                on_confirm[schedule.key] = known
+                on_scored(True, items)
+            elif schedule.key not in missing:
+                missing.append(schedule.key)
+                executor.submit(schedule, items, "confirm")
+        while missing:
+            schedule, result = executor.next_finished()
+            if result.split != "confirm":
+                on_search_result(schedule, result)
+                continue
+            on_confirm[schedule.key] = result
+            missing.remove(schedule.key)
+            on_scored(False, items)
+            if self.store is not None:   # kept with the study, not as a trial: trials are search-split results only
+                saved[schedule.key] = result.to_dict()
+                self.store.set_attribute(CONFIRM_ATTRIBUTE, saved)
+        return confirm(ranked, on_confirm, on_confirm[anchor[0].key], metric, sign, self.alpha)

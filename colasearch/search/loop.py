@@ -6,13 +6,13 @@ Every searcher gets the same mechanisms here, not in its own code:
 - **projection** of every proposal onto the target cost (``SearchSpace.project``), so no evaluation goes
   to a schedule that cannot be chosen; the searcher is told the result under the schedule it asked for
   (for a tree search, that is a rollout completing its partial chain);
-- **multi-fidelity racing** (``colasearch.search.racing``): a candidate runs on nested item subsets and
-  stops once it is clearly worse than the incumbent, item by item;
+- **multi-fidelity racing** (``colasearch.search.races``; its statistics in ``colasearch.search.racing``): a
+  candidate runs on nested item subsets and stops once it is clearly worse than the incumbent, item by item;
 - a **protected start** (``BaseSearcher.start_schedule``): ``--init`` or ShortGPT's one-shot answer is
   evaluated first, on the full split, whatever the searcher proposes first; it is the first incumbent;
-- a **confident final choice**: among full-split results, the one whose paired lower bound over the
-  first full-split result (the protected start, else the searcher's first proposal) is highest, so a
-  schedule that is only luckier on the search items does not replace the start;
+- a **confident final choice** (``colasearch.search.choice``): among full-split results, the one whose paired
+  lower bound over the first full-split result (the protected start, else the searcher's first proposal) is
+  highest, so a schedule that is only luckier on the search items does not replace the start;
 - a **confirmation** of that choice on items the search never used (``colasearch.search.confirmation``):
   the few candidates that clear the bound are scored again with the start on the confirmation split, and
   one replaces the start only where its lead holds there. Its cost is held back from the search's budget
@@ -35,10 +35,10 @@ from colasearch.executor import Executor
 from colasearch.priors import Prior, compute_prior
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.search.confirmation import (CONFIRM_ATTRIBUTE, Confirmation, confirm, confirmation_plan,
-                                            confirmation_reserve)
-from colasearch.search.racing import (RacingPolicy, clearly_worse, contenders, paired_differences, paired_estimate,
-                                      racing_metric)
+from colasearch.search.choice import ConfidentChoice
+from colasearch.search.confirmation import Confirmation, ConfirmationStep
+from colasearch.search.races import Race, Races
+from colasearch.search.racing import RacingPolicy, paired_estimate, racing_metric
 from colasearch.searchers.base import BaseSearcher, SearcherError
 
 PRIOR_ATTRIBUTE = "prior"
@@ -78,6 +78,10 @@ class SearchOutcome:
         """The compute spent, in full-split evaluations."""
         return self.items_spent / max(1, self.items_per_evaluation)
 
+    def ship(self, schedule: Schedule, result: EvalResult, objective) -> None:
+        """Make ``schedule`` the run's answer."""
+        self.best, self.best_result, self.best_value = schedule, result, objective.scalar(result)
+
 
 class _Progress:
     """A rich progress bar over the budget (full-split evaluations), with the best objective so far."""
@@ -106,20 +110,31 @@ class _Progress:
             self.progress.stop()
 
 
-@dataclass
-class _Race:
-    """One proposal on its way through the fidelity levels."""
+class _ItemBudget:
+    """The run's item-evaluations: what is spent (kept on the outcome and shown on the bar) and what the search
+    may spend: all of it, less the confirmation's reserve once there is a contender to confirm (so a search
+    whose start no candidate beats spends the whole budget searching)."""
 
-    asked: Schedule | None          # what the searcher proposed: it is told under this (None: the loop's start)
-    schedule: Schedule              # what is evaluated and recorded (projected onto the target)
-    incumbent: EvalResult | None    # the best full-split result when it was proposed (fixed, for determinism)
-    level: int
-    result: EvalResult | None = None
-    done: bool = False
+    def __init__(self, outcome: SearchOutcome, total: int, reserve: int, has_contender, show):
+        self.outcome = outcome
+        self.total = total
+        self.reserve = reserve
+        self._has_contender = has_contender
+        self._show = show
 
+    def spend(self, items: int) -> None:
+        self.outcome.items_spent += items
+        self._show()
 
-def _items_of(result: EvalResult, full: int | None) -> int | None:
-    return result.items if result.items is not None else full
+    @property
+    def search_limit(self) -> int:
+        if not self.reserve:
+            return self.total
+        return self.total - self.reserve if self._has_contender() else self.total
+
+    @property
+    def left(self) -> int:
+        return self.total - self.outcome.items_spent
 
 
 def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: int, store=None, evaluator=None,
@@ -137,161 +152,18 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         raise SearcherError(f"budget must be at least 1 evaluation, got {budget}")
     if window < 1:
         raise SearcherError(f"the proposal window must be at least 1, got {window}")
-    racing = racing or RacingPolicy()
     started = time.perf_counter()
-    space = searcher.space
-    levels = tuple(getattr(evaluator, "levels", {}).get("search", ())) if evaluator is not None else ()
-    full_items = levels[-1] if levels else None
-    metric = racing_metric(objective) if racing.enabled and getattr(evaluator, "per_item", False) else None
-    raced_levels = levels if metric is not None else levels[-1:]
-    sign = 1.0 if metric is None or objective.directions[0] == "maximize" else -1.0
-
-    outcome = SearchOutcome(items_per_evaluation=full_items or 1)
-    item_budget = budget * outcome.items_per_evaluation
-    confirming = metric is not None and racing.choice_z > 0
-    confirm_items = len(getattr(getattr(evaluator, "splits", None), "confirm", None) or ()) if confirming else 0
-    reserve = confirmation_reserve(item_budget, confirm_items) if racing.confirm > 0 else 0
-    contenders_seen = [-1, 0]   # full-split results when last counted, and contenders among them
-    stored = {(schedule.key, _items_of(result, full_items)): result
-              for schedule, result in (store.records() if store is not None else [])}
-    cache: dict[tuple, EvalResult] = dict(stored)
-    counted: set[tuple] = set()
-    scored_items: dict[str, int] = {}   # per schedule, the most items already paid for (chunks are reused)
-    in_flight: set[tuple] = set()
-    recorded: set[tuple] = set()
-    waiting: dict[tuple, list[_Race]] = {}
-    outstanding: deque[_Race] = deque()
-    incumbent: EvalResult | None = None
-    bar = _Progress(budget, searcher.name, progress)
-
-    def spend(items: int) -> None:
-        outcome.items_spent += items
-        bar.update(outcome.full_equivalents, len(outcome.records), outcome.best_value)
-
-    # Baselines are the published one-shot methods: they compute what they need themselves, unprojected.
-    prior = None if searcher.is_baseline else _prior(searcher, evaluator, store)
-    searcher.prior = prior
-    # Forwards over calibration items are item-evaluations only where evaluations are counted in items
-    # (a stand-in evaluator without fidelity levels counts whole evaluations).
-    if prior is not None and full_items is not None:
-        outcome.prior_items += prior.cost
-        spend(prior.cost)
-
-    def level_items(level: int) -> int | None:
-        return raced_levels[level] if raced_levels else None
-
-    def search_limit() -> int:
-        """The item budget left to the search: all of it, less the confirmation's reserve once there is a
-        contender to confirm (so a search whose start no candidate beats spends the whole budget searching)."""
-        if not reserve:
-            return item_budget
-        full = sum(1 for _, result in outcome.records if not result.estimated)
-        if full != contenders_seen[0]:
-            contenders_seen[:] = [full, len(_ranked_choice(outcome, objective, metric, sign, racing)[2])]
-        return item_budget - reserve if contenders_seen[1] else item_budget
-
-    def request(race: _Race) -> None:
-        items = level_items(race.level)
-        key = (race.schedule.key, items)
-        if key in cache:
-            receive(race, key)
-        else:
-            waiting.setdefault(key, []).append(race)
-            if key not in in_flight:
-                in_flight.add(key)
-                executor.submit(race.schedule, items if metric is not None else None)
-
-    def receive(race: _Race, key: tuple) -> None:
-        if key not in counted:
-            counted.add(key)
-            if key in stored:
-                outcome.reused += 1
-            items = key[1] if key[1] is not None else 1
-            paid = scored_items.get(race.schedule.key, 0)
-            spend(max(0, items - paid))
-            scored_items[race.schedule.key] = max(paid, items)
-        race.result = cache[key]
-        advance(race)
-
-    def advance(race: _Race) -> None:
-        last = race.level >= len(raced_levels) - 1
-        if last or race.incumbent is None or not objective.feasible(race.result):
-            race.done = True
-            return
-        next_items = level_items(race.level + 1)
-        if clearly_worse(race.result, race.incumbent, metric, sign, racing.z) or \
-                outcome.items_spent + next_items - (race.result.items or 0) > search_limit():
-            outcome.stopped.add(race.schedule.key)
-            race.done = True
-            return
-        race.level += 1
-        request(race)
-
-    def finished(schedule: Schedule, result: EvalResult) -> None:
-        """A search-split evaluation came back: cache and store it, and hand it to the races waiting on it."""
-        key = (schedule.key, _items_of(result, full_items))
-        in_flight.discard(key)
-        cache[key] = result
-        outcome.computed += 1
-        if store is not None:
-            store.add(schedule, result, objective.values(result), objective.feasible(result))
-        for race in waiting.pop(key, []):
-            receive(race, key)
-
-    def tell(race: _Race) -> None:
-        nonlocal incumbent
-        result = race.result
-        full = race.level >= len(raced_levels) - 1
-        told = result if full or race.incumbent is None else paired_estimate(result, race.incumbent)
-        record = (race.schedule.key, _items_of(result, full_items))
-        if record not in recorded:
-            recorded.add(record)
-            outcome.records.append((race.schedule, told))
-        if full:
-            value = objective.scalar(result)
-            if value > outcome.best_value or outcome.best is None:
-                outcome.best, outcome.best_result, outcome.best_value = race.schedule, result, value
-                if objective.feasible(result):
-                    incumbent = result
-        if race.asked is not None:
-            searcher.tell(race.asked, told)
-        bar.update(outcome.full_equivalents, len(outcome.records), outcome.best_value)
-
+    run = _Run(searcher, executor, objective, budget, store, evaluator, racing or RacingPolicy(), project, progress)
+    outcome = run.outcome
     try:
-        searcher.prepare(evaluator)
-        preparation = searcher.prepare_cost if full_items is not None else 0
-        outcome.prior_items += preparation
-        spend(preparation)
+        run.prepare()   # the prior and the searcher's own preparation, paid from the budget
+        run.start()     # the protected start, on the full split, before any proposal
         idle = free_tells = 0
-        start = None if searcher.is_baseline else searcher.start_schedule()
-        if start is not None:
-            # The start is what the user would otherwise ship, so it is protected as it is: projected only
-            # where it misses the target, never made slower by restoring units (in a sub-block space that
-            # turned ShortGPT's answer on ARC-Easy at 1.25x into another schedule, one attention block more).
-            missing = project and not space.meets_target(start)
-            outcome.start = _projected(space, start, prior) if missing else start
-            outstanding.append(_Race(None, outcome.start, None, len(raced_levels) - 1))
-            request(outstanding[-1])
-        # The first proposal always runs, so a baseline whose preparation ate the budget is still scored.
-        while outcome.items_spent < search_limit() or outstanding or not outcome.records:
-            committed = sum(level_items(race.level) or 1 for race in outstanding if not race.done)
-            room = window - len(outstanding)
-            if outcome.records and outcome.items_spent + committed >= search_limit():
-                room = 0
-            asked = searcher.ask(room) if room > 0 and not searcher.finished else []
-            for schedule in asked:
-                # The start proposed again (evolution and Optuna begin from it) is taken as it is, like the
-                # start itself, so the searcher is told the start's own result for free.
-                as_given = searcher.is_baseline or (outcome.start is not None and schedule.key == outcome.start.key)
-                target = _projected(space, schedule, prior) if project and not as_given else schedule
-                # A schedule already scored on the full split (the start, proposed again) is not raced anew.
-                known = incumbent is None or (target.key, level_items(len(raced_levels) - 1)) in cache
-                race = _Race(schedule, target, incumbent, len(raced_levels) - 1 if known else 0)
-                outstanding.append(race)
-                request(race)
-            if outstanding and outstanding[0].done:
+        while run.searching():
+            run.ask(window)   # proposals, projected onto the target, each racing from its first level
+            if run.next_is_done():
                 spent_before = outcome.items_spent
-                tell(outstanding.popleft())
+                run.tell_next()   # told to the searcher and recorded, in proposal order
                 # A searcher that only re-proposes what is already known (a small space, every schedule on
                 # the target seen) would never spend its budget: stop after a long run of free answers.
                 free_tells = free_tells + 1 if outcome.items_spent == spent_before else 0
@@ -299,97 +171,164 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
                     break
                 idle = 0
             elif executor.pending():
-                finished(*executor.next_finished())
+                run.races.finished(*executor.next_finished())   # an evaluation came back: its races go on
                 idle = 0
-            elif searcher.finished and not outstanding:
+            elif searcher.finished and not run.outstanding:
                 break
             else:
                 idle += 1
                 if idle > max_idle_rounds:
                     break
-        if confirming:
-            highest = outcome.best
-            anchor, ranked = _choose_confidently(outcome, objective, metric, sign, racing)
-            count, items = confirmation_plan(item_budget - outcome.items_spent, min(racing.confirm, len(ranked)),
-                                             confirm_items) if reserve else (0, 0)
-            if count:
-                _confirm_choice(outcome, anchor, ranked[:count], objective, metric, sign, executor, store, spend,
-                                finished, items, racing.alpha)
-            if highest is not None and outcome.best is not None:
-                outcome.highest = highest if highest.key != outcome.best.key else None
+        run.choose_and_confirm()   # the confident choice, confirmed on items the search never used
     finally:
-        bar.close()
+        run.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-def _ranked_choice(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy):
-    """The anchor (the first full-split result: the protected start, else the first proposal), the bound, and the
-    contenders: the full-split results whose paired lower bound over the anchor is above zero, best first. The
-    bound grows with the number of candidates chosen among, and with how unlike each other they are
-    (``RacingPolicy.choice_bound``)."""
-    full = [(schedule, result) for schedule, result in outcome.records
-            if not result.estimated and objective.feasible(result) and metric in (result.per_item or {})]
-    if len(full) < 2:
-        return (full[0] if full else None), None, []
-    start = full[0][1]
-    items = len(start.per_item[metric])
-    bound = racing.choice_bound(  # candidates on the start's items only: no paired comparison else
-        [paired_differences(result, start, metric, sign) for _, result in full[1:]
-         if len(result.per_item[metric]) == items])
-    on_start_items = [entry for entry in full if len(entry[1].per_item[metric]) == items]
-    return full[0], bound, contenders(on_start_items, start, metric, sign, bound)
+class _Run:
+    """One search's state between the steps of :func:`run_search`."""
 
+    def __init__(self, searcher: BaseSearcher, executor: Executor, objective, budget: int, store, evaluator,
+                 policy: RacingPolicy, project: bool, progress: bool):
+        self.searcher = searcher
+        self.executor = executor
+        self.objective = objective
+        self.store = store
+        self.evaluator = evaluator
+        self.project = project
+        self.prior: Prior | None = None
+        self.incumbent: EvalResult | None = None   # the best feasible full-split result so far
+        self.outstanding: deque[Race] = deque()    # proposals in proposal order, told when the first is done
+        self._recorded: set[tuple] = set()
+        levels = tuple(getattr(evaluator, "levels", {}).get("search", ())) if evaluator is not None else ()
+        self.full_items = levels[-1] if levels else None
+        metric = racing_metric(objective) if policy.enabled and getattr(evaluator, "per_item", False) else None
+        sign = 1.0 if metric is None or objective.directions[0] == "maximize" else -1.0
+        self.metric, self.sign = metric, sign
+        self.outcome = SearchOutcome(items_per_evaluation=self.full_items or 1)
+        item_budget = budget * self.outcome.items_per_evaluation
+        confirming = metric is not None and policy.choice_z > 0
+        self.choice = ConfidentChoice(objective, metric, sign, policy) if confirming else None
+        splits = getattr(evaluator, "splits", None)
+        confirm_items = len(getattr(splits, "confirm", None) or ()) if confirming else 0
+        self.confirmation = ConfirmationStep(policy.confirm, policy.alpha, item_budget, confirm_items, store)
+        self.bar = _Progress(budget, searcher.name, progress)
+        self.budget = _ItemBudget(self.outcome, item_budget, self.confirmation.reserve,
+                                  lambda: self.choice.has_contender(self.outcome.records), self._show)
+        # Only the full split where the objective cannot race.
+        self.races = Races(executor, objective, levels if metric is not None else levels[-1:], metric, sign, policy.z,
+                           self.budget, self.outcome, store, self.full_items)
 
-def _choose_confidently(outcome: SearchOutcome, objective, metric: str, sign: float, racing: RacingPolicy):
-    """Replace the highest full-split value by the confident choice: the contender with the best lower bound
-    over the anchor, else the anchor (see ``racing.confident_choice``). Returns the anchor and the contenders."""
-    anchor, bound, ranked = _ranked_choice(outcome, objective, metric, sign, racing)
-    if bound is None:
-        return anchor, []
-    outcome.choice_z = bound
-    highest = outcome.best
-    _ship(outcome, *(ranked[0] if ranked else anchor), objective)
-    if outcome.best.key != highest.key:
-        outcome.highest = highest
-    return anchor, ranked
+    def _show(self) -> None:
+        self.bar.update(self.outcome.full_equivalents, len(self.outcome.records), self.outcome.best_value)
 
+    def close(self) -> None:
+        self.bar.close()
 
-def _ship(outcome: SearchOutcome, schedule: Schedule, result: EvalResult, objective) -> None:
-    outcome.best, outcome.best_result, outcome.best_value = schedule, result, objective.scalar(result)
+    def prepare(self) -> None:
+        """The prior (baselines are the published one-shot methods: they compute what they need themselves,
+        unprojected), then the searcher's own preparation; both paid from the budget where evaluations are
+        counted in items (a stand-in evaluator without fidelity levels counts whole evaluations)."""
+        searcher = self.searcher
+        self.prior = None if searcher.is_baseline else _prior(searcher, self.evaluator, self.store)
+        searcher.prior = self.prior
+        if self.prior is not None and self.full_items is not None:
+            self._prepared(self.prior.cost)
+        searcher.prepare(self.evaluator)
+        self._prepared(searcher.prepare_cost if self.full_items is not None else 0)
 
+    def _prepared(self, items: int) -> None:
+        self.outcome.prior_items += items
+        self.budget.spend(items)
 
-def _confirm_choice(outcome: SearchOutcome, anchor: tuple, ranked: list, objective, metric: str, sign: float,
-                    executor: Executor, store, spend, finished, items: int, alpha: float) -> None:
-    """Score the anchor and the ``ranked`` contenders on the first ``items`` confirmation items (read back from the
-    study where a resumed run has them), and ship the contender whose lead holds there, else the anchor."""
-    saved = dict((store.attribute(CONFIRM_ATTRIBUTE) if store is not None else None) or {})
-    on_confirm: dict[str, EvalResult] = {}
-    missing = []
-    for schedule, _ in [anchor, *ranked]:
-        known = EvalResult.from_dict(saved[schedule.key]) if schedule.key in saved else None
-        if known is not None and known.items == items:
-            on_confirm[schedule.key] = known
-            outcome.reused += 1
-            spend(items)
-        elif schedule.key not in missing:
-            missing.append(schedule.key)
-            executor.submit(schedule, items, "confirm")
-    while missing:
-        schedule, result = executor.next_finished()
-        if result.split != "confirm":   # a search evaluation still in flight when the search stopped
-            finished(schedule, result)
-            continue
-        on_confirm[schedule.key] = result
-        missing.remove(schedule.key)
-        outcome.computed += 1
-        spend(items)
-        if store is not None:   # kept with the study, not as a trial: trials are search-split results only
-            saved[schedule.key] = result.to_dict()
-            store.set_attribute(CONFIRM_ATTRIBUTE, saved)
-    checks, chosen = confirm(ranked, on_confirm, on_confirm[anchor[0].key], metric, sign, alpha)
-    outcome.confirmations, outcome.confirm_items = checks, items
-    _ship(outcome, *(chosen or anchor), objective)
+    def start(self) -> None:
+        """The protected start (``BaseSearcher.start_schedule``), raced straight on the full split. It is what the
+        user would otherwise ship, so it is protected as it is: projected only where it misses the target, never
+        made slower by restoring units (in a sub-block space that turned ShortGPT's answer on ARC-Easy at 1.25x
+        into another schedule, one attention block more)."""
+        start = None if self.searcher.is_baseline else self.searcher.start_schedule()
+        if start is None:
+            return
+        space = self.searcher.space
+        missing = self.project and not space.meets_target(start)
+        self.outcome.start = _projected(space, start, self.prior) if missing else start
+        self._race(Race(None, self.outcome.start, None, self.races.full_level))
+
+    def searching(self) -> bool:
+        """Budget left, races to finish, or nothing recorded yet: the first proposal always runs, so a baseline
+        whose preparation ate the budget is still scored."""
+        outcome = self.outcome
+        return outcome.items_spent < self.budget.search_limit or bool(self.outstanding) or not outcome.records
+
+    def ask(self, window: int) -> None:
+        """Ask for as many proposals as the window has room for and the budget can pay, and start their races."""
+        outcome, searcher, races = self.outcome, self.searcher, self.races
+        committed = sum(races.items_at(race.level) or 1 for race in self.outstanding if not race.done)
+        room = window - len(self.outstanding)
+        if outcome.records and outcome.items_spent + committed >= self.budget.search_limit:
+            room = 0
+        asked = searcher.ask(room) if room > 0 and not searcher.finished else []
+        for schedule in asked:
+            # The start proposed again (evolution and Optuna begin from it) is taken as it is, like the start
+            # itself, so the searcher is told the start's own result for free.
+            as_given = searcher.is_baseline or (outcome.start is not None and schedule.key == outcome.start.key)
+            target = _projected(searcher.space, schedule, self.prior) if self.project and not as_given else schedule
+            # A schedule already scored on the full split (the start, proposed again) is not raced anew.
+            known = self.incumbent is None or races.known_in_full(target)
+            self._race(Race(schedule, target, self.incumbent, races.full_level if known else 0))
+
+    def _race(self, race: Race) -> None:
+        self.outstanding.append(race)
+        self.races.run(race)
+
+    def next_is_done(self) -> bool:
+        return bool(self.outstanding) and self.outstanding[0].done
+
+    def tell_next(self) -> None:
+        """Tell the searcher the oldest proposal's result (a race stopped on a subset: its full-split estimate),
+        record it once, and keep the best full-split result."""
+        race = self.outstanding.popleft()
+        result = race.result
+        full = self.races.reached_full(race)
+        told = result if full or race.incumbent is None else paired_estimate(result, race.incumbent)
+        record = self.races.key(race.schedule, result)
+        if record not in self._recorded:
+            self._recorded.add(record)
+            self.outcome.records.append((race.schedule, told))
+        if full:
+            value = self.objective.scalar(result)
+            if value > self.outcome.best_value or self.outcome.best is None:
+                self.outcome.best, self.outcome.best_result, self.outcome.best_value = race.schedule, result, value
+                if self.objective.feasible(result):
+                    self.incumbent = result
+        if race.asked is not None:
+            self.searcher.tell(race.asked, told)
+        self._show()
+
+    def choose_and_confirm(self) -> None:
+        """Replace the highest full-split value by the confident choice, and confirm that choice where the
+        budget left pays for it (``colasearch.search.confirmation``)."""
+        if self.choice is None:
+            return
+        outcome = self.outcome
+        highest = outcome.best
+        anchor, ranked = self.choice.choose(outcome)
+        count, items = self.confirmation.plan(self.budget.left, len(ranked))
+        if count:
+            checks, chosen = self.confirmation.run(anchor, ranked[:count], items, self.executor, self.metric,
+                                                   self.sign, self._confirmed, self.races.finished)
+            outcome.confirmations, outcome.confirm_items = checks, items
+            outcome.ship(*(chosen or anchor), self.objective)
+        if highest is not None and outcome.best is not None:
+            outcome.highest = highest if highest.key != outcome.best.key else None
+
+    def _confirmed(self, reused: bool, items: int) -> None:
+        if reused:
+            self.outcome.reused += 1
+        else:
+            self.outcome.computed += 1
+        self.budget.spend(items)
 
 
 def _projected(space, schedule: Schedule, prior: Prior | None) -> Schedule:

@@ -7,7 +7,8 @@ import torch
 from colasearch.objectives import make_objective
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.search.loop import SearchOutcome, _choose_confidently
+from colasearch.search.choice import ConfidentChoice
+from colasearch.search.loop import SearchOutcome
 from colasearch.search.racing import RacingPolicy
 
 
@@ -36,7 +37,7 @@ def test_a_luckier_candidate_does_not_replace_the_start():
     lucky = _record([0, 1, 3, 4], [1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0])  # +2 -1 items: +0.125, SE 0.23
     stopped = _record([0, 2, 3, 4], [1.0] * 4, estimated=True)  # raced out on a subset: never chosen
     outcome, objective = _outcome([start, stopped, lucky])
-    _choose_confidently(outcome, objective, "acc", 1.0, RacingPolicy(choice_z=1.0))
+    ConfidentChoice(objective, "acc", 1.0, RacingPolicy(choice_z=1.0)).choose(outcome)
     assert outcome.best.key == start[0].key and outcome.best_result is start[1]
     assert outcome.highest.key == lucky[0].key
     assert outcome.best_value == objective.scalar(start[1])
@@ -46,7 +47,7 @@ def test_a_clearly_better_candidate_is_chosen_and_nothing_is_marked():
     start = _record([0, 1, 2, 4], START)
     better = _record([0, 1, 3, 4], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0])  # three gained, none lost
     outcome, objective = _outcome([start, better])
-    _choose_confidently(outcome, objective, "acc", 1.0, RacingPolicy(choice_z=1.0))
+    ConfidentChoice(objective, "acc", 1.0, RacingPolicy(choice_z=1.0)).choose(outcome)
     assert outcome.best.key == better[0].key and outcome.highest is None
 
 
@@ -95,10 +96,10 @@ def test_among_many_unlike_candidates_a_lead_of_two_standard_errors_is_not_enoug
     others = [_record([0, 5 + index, 4], [max(0.0, min(1.0, a + b)) for a, b in zip(items, row)])
               for index, row in enumerate(_noise(40, len(items), 5))]
     outcome, objective = _outcome([start, *others, better])
-    _choose_confidently(outcome, objective, "acc", 1.0, RacingPolicy(choice_z=1.0))
+    ConfidentChoice(objective, "acc", 1.0, RacingPolicy(choice_z=1.0)).choose(outcome)
     assert outcome.best.key == start[0].key and outcome.choice_z > 2.3
     outcome, objective = _outcome([start, better])
-    _choose_confidently(outcome, objective, "acc", 1.0, RacingPolicy(choice_z=1.0))
+    ConfidentChoice(objective, "acc", 1.0, RacingPolicy(choice_z=1.0)).choose(outcome)
     assert outcome.best.key == better[0].key
 
 
@@ -112,7 +113,7 @@ def test_a_lead_that_its_neighbours_share_is_taken():
     neighbours = [_record([0, 5 + index, 4], [1.0 if position < 8 - index % 3 * 2 else value
                                                for position, value in enumerate(items)]) for index in range(40)]
     outcome, objective = _outcome([start, *neighbours, better])
-    _choose_confidently(outcome, objective, "acc", 1.0, RacingPolicy(choice_z=1.0))
+    ConfidentChoice(objective, "acc", 1.0, RacingPolicy(choice_z=1.0)).choose(outcome)
     assert outcome.best.key == better[0].key and outcome.choice_z < 1.9
 
 
@@ -122,5 +123,5 @@ def test_a_result_on_other_items_is_left_out_of_the_bound_instead_of_failing_the
     other_items = _record([0, 2, 3, 4], items[:32])  # e.g. read back from a run with a smaller split
     better = _record([0, 1, 3, 4], [1.0 if position < 10 else value for position, value in enumerate(items)])
     outcome, objective = _outcome([start, other_items, better])
-    _choose_confidently(outcome, objective, "acc", 1.0, RacingPolicy(choice_z=1.0))
+    ConfidentChoice(objective, "acc", 1.0, RacingPolicy(choice_z=1.0)).choose(outcome)
     assert outcome.choice_z == 1.0 and outcome.best.key == better[0].key
