@@ -46,7 +46,7 @@ class RunResult:
     @property
     def highest_not_chosen(self):
         """The schedule with the highest search value where the choice was another (its lead did not hold)."""
-        return getattr(self.outcome, "highest", None)
+        return self.outcome.highest
 
     def summary(self) -> dict:
         """The run as one JSON-ready mapping (``colasearch run --json``)."""
@@ -83,7 +83,7 @@ def find_schedule(config: RunConfig, *, progress: bool = True, label: str = "") 
     caller started is left running. ``progress``: lines on stderr for a person watching (``label`` before
     each, e.g. a sweep's cell)."""
     started = time.perf_counter()  # the summary reports the whole run, model loading included
-    log = RunLog(enabled=progress, label=label)
+    log = RunLog(enabled=progress, label=label, started=started)
     try:
         return _find_schedule(config, log, started)
     finally:
@@ -115,7 +115,7 @@ def _find_schedule(config: RunConfig, log: RunLog, started: float) -> RunResult:
     total_seconds = time.perf_counter() - started
     candidates = [candidate for candidate in (full, baseline, found) if candidate is not None]
     rows = [_row(candidate, context.metric, objective if config.speculative else None) for candidate in candidates]
-    confirmations = [check.to_dict() for check in getattr(outcome, "confirmations", [])]
+    confirmations = [check.to_dict() for check in outcome.confirmations]
     schedule = session.deployable(context, found, config.objective, config.target_speedup, config.searcher,
                                   config.budget, config.seed, _provenance(config, context, outcome, plan, full,
                                                                           found, baseline, objective, confirmations))
@@ -250,12 +250,6 @@ def _row(candidate, metric: str, speculative_objective) -> dict:
     return row
 
 
-def _acceptance(result) -> float | None:
-    """A draft's acceptance rate: a typed field of the result, or (older results) its ``extra``."""
-    value = getattr(result, "acceptance_rate", None)
-    return value if value is not None else (getattr(result, "extra", None) or {}).get("acceptance_rate")
-
-
 def _notes(context, outcome, found, candidates, confirmations: list[dict]) -> list[str]:
     """What a person reading the table should also know: speeds not shipped, the confirmation, the choice."""
     from colasearch.search.confirmation import unconfirmed_reason
@@ -266,15 +260,15 @@ def _notes(context, outcome, found, candidates, confirmations: list[dict]) -> li
         notes.append(f"confirmation on {outcome.confirm_items} unused items: {check['schedule']} leads the start by "
                      f"{check['lead']:+.4f} ± {check['standard_error']:.4f}"
                      f" ({'holds' if check['holds'] else 'does not hold'})")
-    unconfirmed = unconfirmed_reason(getattr(outcome, "start", None), found.schedule, confirmations,
+    unconfirmed = unconfirmed_reason(outcome.start, found.schedule, confirmations,
                                      len(context.evaluator.splits.confirm))
     if unconfirmed:
         notes.append(f"the choice's lead over the run's start was not confirmed on unused items ({unconfirmed}); "
                      "it rests on the search split's bound alone")
-    highest = getattr(outcome, "highest", None)
+    highest = outcome.highest
     if highest is not None:
         notes.append(f"chose {found.schedule.chain}, not the highest search value ({highest.chain}): its lead over "
-                     f"the run's start was within {getattr(outcome, 'choice_z', None) or 1.0:.1f} paired standard "
+                     f"the run's start was within {outcome.choice_z or 1.0:.1f} paired standard "
                      "errors (a lead the luckiest of that many candidates reaches by chance) or did not hold on "
                      "the confirmation items")
     return notes

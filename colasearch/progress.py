@@ -27,13 +27,13 @@ class RunLog:
     around the search (it hands back the executor to use, counted for the heartbeat). ``label`` goes before
     every line, e.g. a sweep's cell name, where several runs share one log."""
 
-    def __init__(self, enabled: bool = True, label: str = "", every: float = EVERY):
+    def __init__(self, enabled: bool = True, label: str = "", every: float = EVERY, started: float | None = None):
         self.console = stderr_console()
         self.enabled = enabled and not self.console.quiet
         self.terminal = self.console.is_terminal
         self.label = f"{label}: " if label else ""
         self.every = every
-        self.started = time.perf_counter()
+        self.started = time.perf_counter() if started is None else started  # the lines' clock (perf_counter)
         self._pending: list[str] = []       # lines held back until the run is underway (off a terminal)
         self._underway = False
         self._phase: tuple[str, float] | None = None       # the phase running, since when
