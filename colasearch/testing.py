@@ -113,3 +113,26 @@ def write_tiny_gguf(path, family: str = "llama", num_layers: int = 4, seed: int 
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+class LayerClock:
+    """A fake clock for the speed protocol: each decoder layer that runs costs its own seconds, and each
+    forward of the model ``seconds_per_forward`` (embeddings, head, the loop around them). With equal
+    per-layer costs and no forward cost, a schedule's speedup is exactly the layer-count bound."""
+
+    def __init__(self, model, seconds_per_layer, seconds_per_forward: float = 0.0):
+        from colasearch.decoder import decoder_of
+
+        self.now = 0.0
+        layers = decoder_of(model).layers
+        if isinstance(seconds_per_layer, (int, float)):
+            seconds_per_layer = [float(seconds_per_layer)] * len(layers)
+        for layer, seconds in zip(layers, seconds_per_layer):
+            layer.register_forward_pre_hook(lambda *_, seconds=seconds: self._tick(seconds))
+        model.register_forward_pre_hook(lambda *_: self._tick(seconds_per_forward))
+
+    def _tick(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now

@@ -11,6 +11,7 @@ from colasearch.cost import CostModel
 from colasearch.decoder import decoder_of
 from colasearch.schedule import Schedule
 from colasearch.speed import FULL, SCHEDULE, SpeedProtocol, summarize, time_pairs
+from colasearch.testing import LayerClock
 
 PROTOCOL = SpeedProtocol(pairs=12, tokens=8, resamples=500)
 
@@ -84,26 +85,10 @@ def test_the_interval_covers_the_truth_under_noise():
     assert measurement.shipped
 
 
-class LayerClock:
-    """A fake clock: each decoder layer that runs costs ``per_layer`` seconds, each forward ``per_forward``."""
-
-    def __init__(self, model, per_layer: float, per_forward: float):
-        self.now = 0.0
-        for layer in decoder_of(model).layers:
-            layer.register_forward_pre_hook(lambda *_: self._tick(per_layer))
-        model.register_forward_pre_hook(lambda *_: self._tick(per_forward))
-
-    def _tick(self, seconds):
-        self.now += seconds
-
-    def __call__(self):
-        return self.now
-
-
 def test_measure_speedup_times_the_model_by_the_clock_it_is_given(tiny_llama):
     layers = len(decoder_of(tiny_llama).layers)
     schedule = Schedule.from_layers(list(range(layers - 2)), model=tiny_llama)
-    clock = LayerClock(tiny_llama, per_layer=0.01, per_forward=0.005)
+    clock = LayerClock(tiny_llama, seconds_per_layer=0.01, seconds_per_forward=0.005)
     measurement = measure_speedup(tiny_llama, schedule, PROTOCOL, clock=clock)
     expected = (0.005 + layers * 0.01) / (0.005 + (layers - 2) * 0.01)
     assert measurement.speedup == pytest.approx(expected)

@@ -9,22 +9,7 @@ from colasearch.schedule import Schedule
 from colasearch.speed import SpeedProtocol
 from colasearch.tasks import load_task
 from colasearch.tasks.char_tokenizer import CharTokenizer
-
-
-class LayerClock:
-    """A fake clock on which each decoder layer costs its own time: equal parameters, unequal real cost."""
-
-    def __init__(self, model, seconds_per_layer, seconds_per_forward):
-        self.now = 0.0
-        for layer, seconds in zip(decoder_of(model).layers, seconds_per_layer):
-            layer.register_forward_pre_hook(lambda *_, seconds=seconds: self._tick(seconds))
-        model.register_forward_pre_hook(lambda *_: self._tick(seconds_per_forward))
-
-    def _tick(self, seconds):
-        self.now += seconds
-
-    def __call__(self):
-        return self.now
+from colasearch.testing import LayerClock
 
 
 def test_equal_ideal_cost_is_ranked_by_the_measured_cost(tiny_llama):
