@@ -162,11 +162,10 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
         while run.searching():
             run.ask(window)   # proposals, projected onto the target, each racing from its first level
             if run.next_is_done():
-                spent_before = outcome.items_spent
-                run.tell_next()   # told to the searcher and recorded, in proposal order
+                race = run.tell_next()   # told to the searcher and recorded, in proposal order
                 # A searcher that only re-proposes what is already known (a small space, every schedule on
                 # the target seen) would never spend its budget: stop after a long run of free answers.
-                free_tells = free_tells + 1 if outcome.items_spent == spent_before else 0
+                free_tells = free_tells + 1 if race.spent == 0 else 0
                 if free_tells > max_free_tells:
                     break
                 idle = 0
@@ -285,7 +284,7 @@ class _Run:
     def next_is_done(self) -> bool:
         return bool(self.outstanding) and self.outstanding[0].done
 
-    def tell_next(self) -> None:
+    def tell_next(self) -> Race:
         """Tell the searcher the oldest proposal's result (a race stopped on a subset: its full-split estimate),
         record it once, and keep the best full-split result."""
         race = self.outstanding.popleft()
@@ -305,6 +304,7 @@ class _Run:
         if race.asked is not None:
             self.searcher.tell(race.asked, told)
         self._show()
+        return race
 
     def choose_and_confirm(self) -> None:
         """Replace the highest full-split value by the confident choice, and confirm that choice where the

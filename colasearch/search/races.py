@@ -27,6 +27,7 @@ class Race:
     level: int
     result: EvalResult | None = None
     done: bool = False
+    spent: int = 0                  # items charged for it (0: answered from what was already paid for)
 
 
 class Races:
@@ -110,6 +111,7 @@ class Races:
                 self.outcome.reused += 1
             items = key[1] if key[1] is not None else 1
             paid = self._scored_items.get(race.schedule.key, 0)
+            race.spent += max(0, items - paid)
             self.budget.spend(max(0, items - paid))
             self._scored_items[race.schedule.key] = max(paid, items)
         race.result = self._cache[key]
