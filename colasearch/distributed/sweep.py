@@ -179,7 +179,7 @@ def check_cells(config: SweepConfig) -> None:
 
 
 def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) -> list[dict]:
-    from colasearch.distributed.cluster import init_ray
+    from colasearch.distributed.cluster import init_ray, ray_running, shutdown_ray
     from colasearch.schedule import Schedule
 
     import ray
@@ -190,19 +190,24 @@ def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [cell for cell in cells(config) if not (out_dir / f"{cell.name}.yaml").is_file()]
     errors: dict[str, str] = {}
-    if todo:
-        init_ray(address)
-        present = ray.cluster_resources().get("GPU", 0.0)
-        if config.gpus_per_cell > present:
-            raise ColasearchError(f"gpus_per_cell {config.gpus_per_cell:g} but the Ray cluster has {present:g} GPUs")
-        remote = ray.remote(num_cpus=config.cpus_per_cell, num_gpus=config.gpus_per_cell, max_retries=2)(run_cell)
-        references = {remote.remote(run_configs[cell.name], cell.name): cell for cell in todo}
-        pending = list(references)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            error = ray.get(done[0])
-            if error:
-                errors[references[done[0]].name] = error
+    ray_was_running = ray_running()  # a caller's own Ray is theirs to stop
+    try:
+        if todo:
+            init_ray(address)
+            present = ray.cluster_resources().get("GPU", 0.0)
+            if config.gpus_per_cell > present:
+                raise ColasearchError(f"gpus_per_cell {config.gpus_per_cell:g} but the Ray cluster has {present:g} GPUs")
+            remote = ray.remote(num_cpus=config.cpus_per_cell, num_gpus=config.gpus_per_cell, max_retries=2)(run_cell)
+            references = {remote.remote(run_configs[cell.name], cell.name): cell for cell in todo}
+            pending = list(references)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                error = ray.get(done[0])
+                if error:
+                    errors[references[done[0]].name] = error
+    finally:
+        if not ray_was_running:  # no Ray process of the sweep outlives it, error or not
+            shutdown_ray()
     rows = []
     for cell in cells(config):
         path = out_dir / f"{cell.name}.yaml"

@@ -155,3 +155,35 @@ def test_a_summary_on_a_full_disk_is_one_line_that_says_the_schedules_are_kept(t
     with pytest.raises(WriteFailed, match=r"left as it was; the cells' schedules in .* are kept: submit the sweep again"):
         run_sweep(config, tmp_path)
     assert (tmp_path / "summary.csv").read_text() == "previous\n"
+
+
+def test_a_sweep_stops_the_ray_it_started_even_when_it_fails(tmp_path, monkeypatch):
+    import ray
+
+    import colasearch.distributed.cluster as cluster
+
+    started, stopped = [], []
+    monkeypatch.setattr(cluster, "ray_running", lambda: bool(started) and not stopped)
+    monkeypatch.setattr(cluster, "init_ray", lambda address=None: started.append(address))
+    monkeypatch.setattr(cluster, "shutdown_ray", lambda: stopped.append(True))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    config = SweepConfig(models=("m",), tasks=("builtin:capitals",), gpus_per_cell=1.0)
+    with pytest.raises(ColasearchError, match="gpus_per_cell"):
+        run_sweep(config, tmp_path / "out")
+    assert started == [None] and stopped == [True]
+
+
+def test_a_sweep_leaves_a_callers_ray_running(tmp_path, monkeypatch):
+    import ray
+
+    import colasearch.distributed.cluster as cluster
+
+    stopped = []
+    monkeypatch.setattr(cluster, "ray_running", lambda: True)
+    monkeypatch.setattr(cluster, "init_ray", lambda address=None: None)
+    monkeypatch.setattr(cluster, "shutdown_ray", lambda: stopped.append(True))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    config = SweepConfig(models=("m",), tasks=("builtin:capitals",), gpus_per_cell=1.0)
+    with pytest.raises(ColasearchError, match="gpus_per_cell"):
+        run_sweep(config, tmp_path / "out")
+    assert stopped == []
