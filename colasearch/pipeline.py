@@ -250,12 +250,22 @@ def _row(candidate, metric: str, speculative_objective) -> dict:
     return row
 
 
+def _speed_note(candidate) -> str:
+    """The measured figure with what a table cell has no room for: its interval, pairs, bound and load."""
+    speed = candidate.speed
+    if not speed.shipped:
+        return f"measured speedup of {candidate.label} not shipped: {speed.flag}"
+    low, high = speed.interval
+    return (f"measured speedup of {candidate.label}: {speed.speedup:.3f}x, 95% interval {low:.3f}-{high:.3f} over "
+            f"{speed.pairs} pairs of {speed.tokens} tokens (layer-count bound {speed.bound:.3f}x, load average "
+            f"{speed.load_average})")
+
+
 def _notes(context, outcome, found, candidates, confirmations: list[dict]) -> list[str]:
     """What a person reading the table should also know: speeds not shipped, the confirmation, the choice."""
     from colasearch.search.confirmation import unconfirmed_reason
 
-    notes = [f"measured speedup of {candidate.label} not shipped: {candidate.speed.flag}"
-             for candidate in candidates if candidate.speed is not None and not candidate.speed.shipped]
+    notes = [_speed_note(candidate) for candidate in candidates if candidate.speed is not None]
     for check in confirmations:
         notes.append(f"confirmation on {outcome.confirm_items} unused items: {check['schedule']} leads the start by "
                      f"{check['lead']:+.4f} ± {check['standard_error']:.4f}"
