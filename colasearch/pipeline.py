@@ -179,21 +179,17 @@ def load_context(config: RunConfig, cache_path: Path | None = None):
 def _search(context, config: RunConfig, plan: _Plan, log: RunLog):
     """The search, on Ray workers when the plan has any. A Ray started here is stopped when the search ends,
     however it ends: its processes would compete with the held-out scoring and, worse, with the timing."""
-    from colasearch.distributed.cluster import ray_running, shutdown_ray
+    from colasearch.distributed.cluster import ray_started_here
     from colasearch.search import session
 
-    ray_was_running = ray_running()  # a Python caller's own Ray is theirs to stop
-    try:
-        with session.open_executor(context, plan.workers, config.address, plan.gpus_per_worker, plan.window,
-                                   config.threads) as executor, \
-                log.search(executor, config.budget, config.search_size) as counted:
-            return session.search_with(context, config.searcher, config.budget, config.target_speedup, config.seed,
-                                       config.objective, plan.storage, config.resume, dict(config.searcher_options),
-                                       config.space_options, progress=log.live_bar, executor=counted,
-                                       window=plan.window, overwrite=config.overwrite, init=plan.init)
-    finally:
-        if not ray_was_running:
-            shutdown_ray()
+    with ray_started_here(), \
+            session.open_executor(context, plan.workers, config.address, plan.gpus_per_worker, plan.window,
+                                  config.threads) as executor, \
+            log.search(executor, config.budget, config.search_size) as counted:
+        return session.search_with(context, config.searcher, config.budget, config.target_speedup, config.seed,
+                                   config.objective, plan.storage, config.resume, dict(config.searcher_options),
+                                   config.space_options, progress=log.live_bar, executor=counted,
+                                   window=plan.window, overwrite=config.overwrite, init=plan.init)
 
 
 def score(context, candidate, measure: bool):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sys
@@ -67,3 +68,15 @@ def shutdown_ray() -> None:
     """Stop (a local) or leave (a cluster's) Ray, with its processes on this machine; a no-op when none."""
     if ray_running():
         sys.modules["ray"].shutdown()
+
+
+@contextlib.contextmanager
+def ray_started_here():
+    """Stops, when the block ends however it ends, a Ray the block started; a caller's own Ray (running
+    before the block) is theirs to stop and is left running."""
+    was_running = ray_running()
+    try:
+        yield
+    finally:
+        if not was_running:
+            shutdown_ray()

@@ -179,7 +179,7 @@ def check_cells(config: SweepConfig) -> None:
 
 
 def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) -> list[dict]:
-    from colasearch.distributed.cluster import init_ray, ray_running, shutdown_ray
+    from colasearch.distributed.cluster import init_ray, ray_started_here
     from colasearch.schedule import Schedule
 
     import ray
@@ -190,8 +190,7 @@ def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [cell for cell in cells(config) if not (out_dir / f"{cell.name}.yaml").is_file()]
     errors: dict[str, str] = {}
-    ray_was_running = ray_running()  # a caller's own Ray is theirs to stop
-    try:
+    with ray_started_here():  # no Ray process of the sweep outlives it, error or not
         if todo:
             init_ray(address)
             present = ray.cluster_resources().get("GPU", 0.0)
@@ -205,9 +204,6 @@ def run_sweep(config: SweepConfig, out_dir: Path, address: str | None = None) ->
                 error = ray.get(done[0])
                 if error:
                     errors[references[done[0]].name] = error
-    finally:
-        if not ray_was_running:  # no Ray process of the sweep outlives it, error or not
-            shutdown_ray()
     rows = []
     for cell in cells(config):
         path = out_dir / f"{cell.name}.yaml"
