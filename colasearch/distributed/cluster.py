@@ -20,9 +20,10 @@ def require_token() -> None:
     On loopback any *local* user can still reach Ray's ports and submit code that runs as this user; with
     a token only processes that hold it can. The token lives in this process's environment (readable by
     this user alone, and inherited by Ray's processes), never in a shared file. A user who set
-    RAY_AUTH_MODE has chosen, and is not overridden.
+    RAY_AUTH_MODE has chosen, and is not overridden. A Ray this process already runs keeps the token it
+    started with: refreshing Ray's cached config under it cuts its driver off from its own raylet.
     """
-    if AUTH_MODE in os.environ:
+    if AUTH_MODE in os.environ or ray_running():
         return
     os.environ[AUTH_MODE] = "token"
     os.environ.setdefault(AUTH_TOKEN, secrets.token_hex(32))
