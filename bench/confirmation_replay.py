@@ -64,9 +64,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     spec = task_spec(parser, args, TASKS[args.task])
 
-    from colasearch.search.confirmation import Confirmation, holm
-    from colasearch.search.racing import paired_difference
-    from colasearch.search.session import RunContext
+    from colasearch.engine.confirmation import Confirmation, holm
+    from colasearch.engine.racing import paired_difference
+    from colasearch.engine.session import RunContext
 
     try:
         with open(args.results, encoding="utf-8") as handle:
@@ -100,7 +100,7 @@ def main() -> None:
 
 def judge_recorded(parser, recorded: list[str]) -> None:
     """Print each recorded ``LEAD:SE:ITEMS`` with the standard errors today's rule needs and whether it holds."""
-    from colasearch.search.confirmation import Confirmation, holm
+    from colasearch.engine.confirmation import Confirmation, holm
 
     try:
         leads = [tuple(float(part) for part in text.split(":")) for text in recorded]

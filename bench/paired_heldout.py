@@ -51,7 +51,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     spec = task_spec(parser, args, TASKS[args.task])
 
-    from colasearch.search.session import RunContext
+    from colasearch.engine.session import RunContext
 
     context = RunContext.load(args.model, spec, args.search_size, args.heldout_size, 0,
                               confirm_size=0)

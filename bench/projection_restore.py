@@ -38,7 +38,7 @@ def main() -> None:
     data = data_dir(parser, args, TASKS[args.task])
 
     from colasearch.priors import compute_prior
-    from colasearch.search.session import RunContext
+    from colasearch.engine.session import RunContext
     from colasearch.searchers.base import SearchSpace
     from colasearch.searchers.evolution import EvolutionSearcher
 

@@ -17,8 +17,8 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 from colasearch.distributed import EvaluatorSpec, RayExecutor, init_ray  # noqa: E402
 from colasearch.evaluator.config import EvaluatorConfig  # noqa: E402
-from colasearch.search.loop import run_search  # noqa: E402
-from colasearch.search.session import RunContext  # noqa: E402
+from colasearch.engine.loop import run_search  # noqa: E402
+from colasearch.engine.session import RunContext  # noqa: E402
 from colasearch.searchers.base import make_searcher  # noqa: E402
 
 

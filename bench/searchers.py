@@ -155,8 +155,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = data_dir(parser, args, *(TASKS[name].partition(":")[2] for name in args.tasks.split(",")))
 
-    from colasearch.search.racing import RacingPolicy
-    from colasearch.search.session import CONFIRM_SIZE_PER_SEARCH_ITEM, DEFAULT_SEARCHER, RunContext, search_with
+    from colasearch.engine.racing import RacingPolicy
+    from colasearch.engine.session import CONFIRM_SIZE_PER_SEARCH_ITEM, DEFAULT_SEARCHER, RunContext, search_with
     from colasearch.searchers.base import searcher_class
 
     racing = RacingPolicy(enabled=not args.no_racing, multiplicity=not args.one_candidate_bound)

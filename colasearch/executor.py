@@ -1,7 +1,7 @@
 """Where evaluations run. The loop submits schedules and consumes results in the order they finish.
 
 The in-process executor is the reference; a Ray actor pool implements the same three methods. The interface
-sits below both the run loop (``colasearch.search``) and the Ray pool (``colasearch.distributed``).
+sits below both the run loop (``colasearch.engine``) and the Ray pool (``colasearch.distributed``).
 """
 
 from __future__ import annotations

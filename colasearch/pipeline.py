@@ -91,7 +91,7 @@ def find_schedule(config: RunConfig, *, progress: bool = True, label: str = "") 
 
 
 def _find_schedule(config: RunConfig, log: RunLog, started: float) -> RunResult:
-    from colasearch.search import session
+    from colasearch.engine import session
 
     plan = _prepare(config)
     context = load_context(config, cache_path=config.results_path)
@@ -134,7 +134,7 @@ def _prepare(config: RunConfig) -> _Plan:
     from colasearch.devices import resolve_placement
     from colasearch.run_checks import check_measured_workers, check_run_outputs
     from colasearch.schedule import Schedule
-    from colasearch.search.session import ray_workers
+    from colasearch.engine.session import ray_workers
 
     workers, gpus_per_worker = ray_workers(resolve_placement(config.device, config.dtype, config.device_map),
                                            config.workers, config.gpus_per_worker)
@@ -168,7 +168,7 @@ def evaluator_options(config: RunConfig) -> dict:
 
 def load_context(config: RunConfig, cache_path: Path | None = None):
     """The model, the task and its evaluator, as the config places and splits them."""
-    from colasearch.search.session import RunContext
+    from colasearch.engine.session import RunContext
 
     return RunContext.load(config.model, config.task_spec, config.search_size, config.heldout_size, config.split_seed,
                            cache_path=cache_path, confirm_size=config.confirm_size,
@@ -180,7 +180,7 @@ def _search(context, config: RunConfig, plan: _Plan, log: RunLog):
     """The search, on Ray workers when the plan has any. A Ray started here is stopped when the search ends,
     however it ends: its processes would compete with the held-out scoring and, worse, with the timing."""
     from colasearch.distributed.cluster import ray_started_here
-    from colasearch.search import session
+    from colasearch.engine import session
 
     with ray_started_here(), \
             session.open_executor(context, plan.workers, config.address, plan.gpus_per_worker, plan.window,
@@ -194,7 +194,7 @@ def _search(context, config: RunConfig, plan: _Plan, log: RunLog):
 
 def score(context, candidate, measure: bool):
     """Held-out numbers, then the speed: callers stop Ray before, so nothing else runs while it is timed."""
-    from colasearch.search import session
+    from colasearch.engine import session
 
     if candidate.heldout is None:
         candidate.heldout = context.evaluator.evaluate(candidate.schedule, split="heldout")
@@ -206,8 +206,8 @@ def score(context, candidate, measure: bool):
 
 def _score_all(context, config: RunConfig, outcome, objective, log: RunLog):
     """The full model, the choice and the best baseline on the held-out split (and timed, with ``measure``)."""
-    from colasearch.search import session
-    from colasearch.search.session import Candidate
+    from colasearch.engine import session
+    from colasearch.engine.session import Candidate
 
     scoring = f"held-out scoring ({config.heldout_size} items){' and timing' if config.measure else ''}"
     with log.phase(f"full model: {scoring}"):
@@ -259,7 +259,7 @@ def _speed_note(candidate) -> str:
 
 def _notes(context, outcome, found, candidates, confirmations: list[dict]) -> list[str]:
     """What a person reading the table should also know: speeds not shipped, the confirmation, the choice."""
-    from colasearch.search.confirmation import unconfirmed_reason
+    from colasearch.engine.confirmation import unconfirmed_reason
 
     notes = [_speed_note(candidate) for candidate in candidates if candidate.speed is not None]
     for check in confirmations:

@@ -12,7 +12,7 @@ def study_points(journal: Path) -> tuple[dict[str, list[tuple[float, float]]], s
     """Search-split (ideal speedup, quality) per study in a journal, and the quality metric's name."""
     import optuna
 
-    from colasearch.search.storage import open_storage
+    from colasearch.engine.storage import open_storage
 
     if not journal.is_file():
         raise ColasearchError(f"study journal not found: {journal}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from colasearch.objectives.base import BaseObjective, Direction
 from colasearch.objectives.constrained import ConstrainedObjective
-from colasearch.objectives.matchness import SpeculativeObjective
+from colasearch.objectives.speculative import SpeculativeObjective
 from colasearch.objectives.measured_cost import MeasuredConstrainedObjective, MeasuredCost
 from colasearch.objectives.pareto import ParetoObjective, pareto_front
 from colasearch.objectives.quality import ObjectiveError, QualityObjective

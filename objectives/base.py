@@ -24,7 +24,7 @@ class BaseObjective(ABC):
     target: Target | None = None
     #: The task metric the objective reads, where it reads one.
     metric: str | None = None
-    #: Whether candidates may race on item subsets (``colasearch.search.racing``): only where the scalar is
+    #: Whether candidates may race on item subsets (``colasearch.engine.racing``): only where the scalar is
     #: :attr:`metric` alone, so that a subset's per-item values compare what the objective compares.
     raceable: ClassVar[bool] = False
 

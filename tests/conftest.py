@@ -57,7 +57,7 @@ def tiny8():
 @pytest.fixture
 def planted(tiny8):
     """(space, evaluator, objective) of a whole-layer planted problem on an 8-layer tiny model."""
-    from colasearch.search.testing import PlantedEvaluator, PlantedObjective
+    from colasearch.engine.testing import PlantedEvaluator, PlantedObjective
     from colasearch.searchers.base import SearchSpace
 
     space = SearchSpace.for_model(tiny8, target_speedup=PLANTED_TARGET)
@@ -67,7 +67,7 @@ def planted(tiny8):
 
 @pytest.fixture
 def planted_sub_blocks(tiny8):
-    from colasearch.search.testing import PlantedEvaluator, PlantedObjective
+    from colasearch.engine.testing import PlantedEvaluator, PlantedObjective
     from colasearch.searchers.base import SearchSpace
 
     space = SearchSpace.for_model(tiny8, target_speedup=PLANTED_TARGET, sub_blocks=True)

@@ -92,7 +92,7 @@ def test_prefix_cache_is_sized_against_the_device_memory(monkeypatch, tiny_llama
 
 
 def test_ray_worker_defaults_follow_the_gpus(monkeypatch):
-    from colasearch.search.session import ray_workers
+    from colasearch.engine.session import ray_workers
 
     cpu = Placement(torch.device("cpu"), torch.float32)
     assert ray_workers(cpu, None, None) == (1, 0.0)

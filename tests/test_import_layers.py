@@ -22,8 +22,8 @@ LAYERS = [
     ("colasearch.runtime", "colasearch.moe"),  # MoE gating plugs into the runtime's forward hooks
     ("colasearch.decoder", "colasearch.runtime"),
     ("colasearch.decoder", "colasearch.moe"),
-    ("colasearch.distributed", "colasearch.search"),  # Ray runs behind the Executor interface below both
-    ("colasearch.executor", "colasearch.search"),
+    ("colasearch.distributed", "colasearch.engine"),  # Ray runs behind the Executor interface below both
+    ("colasearch.executor", "colasearch.engine"),
     ("colasearch.executor", "colasearch.distributed"),
 ]
 
@@ -113,7 +113,7 @@ def test_imports_inside_functions_and_relative_imports_are_read(tmp_path):
 def test_the_package_graph_holds_the_sub_packages_in_folders_of_their_own():
     graph = import_graph()
     assert graph.has_edge("colasearch.objectives.constrained", "colasearch.objectives.quality")
-    assert graph.has_edge("colasearch.search.loop", "colasearch.searchers.base")
+    assert graph.has_edge("colasearch.engine.loop", "colasearch.searchers.base")
 
 
 def test_a_planted_circle_and_a_planted_upward_arrow_are_found():

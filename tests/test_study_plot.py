@@ -3,7 +3,7 @@ import pytest
 from colasearch.errors import ColasearchError
 from colasearch.results import EvalResult
 from colasearch.schedule import Metrics, Provenance, QualityMetric, Schedule, SpeedupMetric
-from colasearch.search.storage import RunStore
+from colasearch.engine.storage import RunStore
 from colasearch.study_plot import draw_study, study_points
 
 

@@ -37,7 +37,7 @@ def dashboard_server(storage: str, port: int, allow_edits: bool = False) -> WSGI
     except ImportError:
         raise ColasearchError("the dashboard needs the optional extra: pip install 'colasearch[dashboard]'") from None
     from colasearch.cli.dashboard_guard import guarded
-    from colasearch.search.storage import open_storage
+    from colasearch.engine.storage import open_storage
 
     if "://" not in storage and not Path(storage).is_file():
         raise ColasearchError(f"study journal {storage} not found")  # opening it would create an empty one

@@ -137,7 +137,7 @@ def eval_command(
                             **_task_options(join, chat, max_new_tokens, lm_eval_include))
 
     from colasearch.evaluator import Evaluator
-    from colasearch.search.session import measure_speed
+    from colasearch.engine.session import measure_speed
 
     language_model, tokenizer = load(model, device, dtype, device_map)
     chosen = load_schedule_for(language_model, schedule, force)

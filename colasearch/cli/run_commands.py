@@ -191,7 +191,7 @@ def compare(
 
     from colasearch.pipeline import load_context, score
     from colasearch.run_config import RunConfig
-    from colasearch.search.session import Candidate, search_with
+    from colasearch.engine.session import Candidate, search_with
 
     names = [name.strip() for name in searchers.split(",") if name.strip()] or \
         ["mcts", "evolution", "optuna", "rl", "frontier", "unified", "greedy", "gromov", "random"]

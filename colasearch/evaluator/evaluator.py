@@ -56,7 +56,7 @@ class Evaluator:
     is computed once: results are cached, and persisted when ``cache_path`` is given.
 
     ``confirm_size`` items after the held-out ones form the ``confirm`` split, on which the run loop checks
-    the final choice's lead (``colasearch.search.confirmation``); 0, the default here, gives none.
+    the final choice's lead (``colasearch.engine.confirmation``); 0, the default here, gives none.
     """
 
     def __init__(self, model, tokenizer, task: Task, search_size: int = 64, heldout_size: int = 200, seed: int = 0,

@@ -87,7 +87,9 @@ class SequenceScores:
 class Task(ABC):
     """A benchmark the evaluator can score a schedule on."""
 
-    kind: ClassVar[str]
+    #: How the evaluator scores it: ``"scoring"`` from packed sequences' log-probabilities, ``"model"`` by
+    #: handing the task the schedule-patched model. (A task *kind*, in a spec's ``PREFIX:``, is its loader.)
+    evaluated_as: ClassVar[str]
     name: str
     primary_metric: str
     metric_directions: dict[str, Direction]
@@ -115,13 +117,14 @@ class Task(ABC):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind}
+        # "kind" stays the payload's key: it is part of every recorded task key, which a rename must not move.
+        return {"name": self.name, "kind": self.evaluated_as}
 
 
 class ScoringTask(Task):
     """Scored from next-token log-probabilities of packed sequences: the evaluator's fast path."""
 
-    kind = "scoring"
+    evaluated_as = "scoring"
     needs_reference: ClassVar[bool] = False
 
     @abstractmethod
@@ -146,7 +149,7 @@ Scorer = Callable[[Any, list[PackedSequence]], list[SequenceScores]]
 class ModelTask(Task):
     """Needs the schedule-patched model itself (generation, external harnesses)."""
 
-    kind = "model"
+    evaluated_as = "model"
 
     @abstractmethod
     def run(self, model, tokenizer, items: list[Item]) -> dict[str, float]:

@@ -11,7 +11,7 @@ from colasearch.tasks.base import Item
 #: The splits a report shows: what the search fits and what it never saw.
 SPLITS = ("search", "heldout")
 #: Every split an evaluator scores: also ``confirm``, items the search never used, on which the run loop checks
-#: that the final choice's lead over its start holds (``colasearch.search.confirmation``) before it ships it.
+#: that the final choice's lead over its start holds (``colasearch.engine.confirmation``) before it ships it.
 ALL_SPLITS = (*SPLITS, "confirm")
 
 

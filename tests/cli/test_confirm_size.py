@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from colasearch.cli.app import main
-from colasearch.search.racing import RacingPolicy
+from colasearch.engine.racing import RacingPolicy
 
 ITEMS, SEARCH, HELDOUT = 80, 16, 16
 

@@ -11,7 +11,7 @@ from colasearch.cli.app import main
 from colasearch.cli.dashboard_commands import dashboard_server
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.search.storage import RunStore
+from colasearch.engine.storage import RunStore
 
 pytest.importorskip("optuna_dashboard", reason="needs the dashboard extra: pip install 'colasearch[dashboard]'")
 

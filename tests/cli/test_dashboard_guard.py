@@ -13,7 +13,7 @@ import pytest
 
 from colasearch.cli.app import main
 from colasearch.cli.dashboard_commands import dashboard_server
-from colasearch.search.storage import open_storage
+from colasearch.engine.storage import open_storage
 
 pytest.importorskip("optuna_dashboard", reason="needs the dashboard extra: pip install 'colasearch[dashboard]'")
 

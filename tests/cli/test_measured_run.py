@@ -56,7 +56,7 @@ def test_measured_objective_refuses_workers_that_share_a_cpu(capsys):
 
 
 def test_run_stops_its_ray_before_timing_and_leaves_no_ray_process(assets, tmp_path, capsys, monkeypatch):
-    import colasearch.search.session as session
+    import colasearch.engine.session as session
 
     timed_while_ray_ran = []
     measure_speed = session.measure_speed
@@ -85,7 +85,7 @@ def test_run_stops_its_ray_before_timing_and_leaves_no_ray_process(assets, tmp_p
 
 
 def test_a_failed_search_leaves_no_ray_process(assets, tmp_path, capsys, monkeypatch):
-    import colasearch.search.session as session
+    import colasearch.engine.session as session
 
     def failing_search(*args, **kwargs):
         assert ray_running()  # the executor is open, Ray is up

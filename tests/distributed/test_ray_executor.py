@@ -11,8 +11,8 @@ import pytest
 
 from colasearch.distributed import RayExecutor
 from colasearch.executor import InProcessExecutor
-from colasearch.search.loop import run_search
-from colasearch.search.testing import PlantedEvaluator, PlantedObjective
+from colasearch.engine.loop import run_search
+from colasearch.engine.testing import PlantedEvaluator, PlantedObjective
 from colasearch.searchers.base import SearchSpace, make_searcher
 from colasearch.testing import make_tiny_model
 

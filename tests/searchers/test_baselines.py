@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from colasearch.search import InProcessExecutor, run_search
-from colasearch.search.testing import PlantedEvaluator, PlantedObjective
+from colasearch.engine import InProcessExecutor, run_search
+from colasearch.engine.testing import PlantedEvaluator, PlantedObjective
 from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher
 from colasearch.searchers.greedy import GreedySearcher
 from colasearch.searchers.random_search import RandomSearcher

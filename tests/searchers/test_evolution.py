@@ -1,6 +1,6 @@
 from colasearch.priors import Prior
 from colasearch.executor import InProcessExecutor
-from colasearch.search.loop import run_search
+from colasearch.engine.loop import run_search
 from colasearch.searchers.base import make_searcher
 
 

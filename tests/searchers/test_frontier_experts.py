@@ -7,8 +7,8 @@ import pytest
 from colasearch.evaluator import Evaluator
 from colasearch.objectives import make_objective
 from colasearch.executor import InProcessExecutor
-from colasearch.search.loop import run_search
-from colasearch.search.session import RunContext, search_with
+from colasearch.engine.loop import run_search
+from colasearch.engine.session import RunContext, search_with
 from colasearch.searchers.base import SearcherError, SearchSpace
 from colasearch.searchers.frontier import FrontierSearcher
 from colasearch.searchers.thresholds import bisection, staircase

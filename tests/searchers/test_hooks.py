@@ -2,7 +2,7 @@
 
 import pytest
 
-from colasearch.search.session import resolve_search_metric
+from colasearch.engine.session import resolve_search_metric
 from colasearch.searchers.base import BaseSearcher, SearcherError
 from colasearch.tasks.base import Task
 
@@ -20,7 +20,7 @@ class Plain(BaseSearcher):
 
 
 class PlainTask(Task):
-    kind = "scoring"
+    evaluated_as = "scoring"
     name = "plain"
     primary_metric = "acc"
     metric_directions = {"acc": "maximize", "nll": "minimize"}
@@ -50,7 +50,7 @@ def test_the_run_finds_no_hook_by_probing():
     """The hooks are called, not looked for: no ``hasattr``/``getattr`` on a searcher or task in the run."""
     import inspect
 
-    from colasearch.search import loop, session
+    from colasearch.engine import loop, session
 
     for module in (loop, session):
         source = inspect.getsource(module)

@@ -2,7 +2,7 @@ import warnings
 
 import pytest
 
-from colasearch.search import InProcessExecutor, run_search
+from colasearch.engine import InProcessExecutor, run_search
 from colasearch.searchers.base import SearcherError, make_searcher
 from colasearch.searchers.optuna_search import OptunaSearcher, _set_constraint as set_constraint
 from colasearch.searchers.rl import RLSearcher

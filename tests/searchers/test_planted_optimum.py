@@ -2,7 +2,7 @@
 
 import pytest
 
-from colasearch.search import InProcessExecutor, run_search
+from colasearch.engine import InProcessExecutor, run_search
 from colasearch.searchers.base import SEARCHERS, make_searcher, searcher_class
 from colasearch.searchers.frontier import FrontierSearcher
 

@@ -179,7 +179,7 @@ def test_every_searcher_is_scored_first_on_whole_layer_pruning_in_a_sub_block_sp
     rollout and RL's first sample follow the per-unit order, which the final choice must not protect."""
     from colasearch.evaluator import Evaluator
     from colasearch.objectives import make_objective
-    from colasearch.search import InProcessExecutor, run_search
+    from colasearch.engine import InProcessExecutor, run_search
     from colasearch.searchers.base import make_searcher
     from colasearch.tasks import load_task
     from colasearch.tasks.char_tokenizer import CharTokenizer

@@ -10,7 +10,7 @@ import yaml
 from colasearch.evaluator import Evaluator
 from colasearch.objectives import make_objective
 from colasearch.schedule import Schedule
-from colasearch.search.session import RunContext, search_with
+from colasearch.engine.session import RunContext, search_with
 from colasearch.tasks import load_task
 from colasearch.tasks.char_tokenizer import CharTokenizer
 from colasearch.testing import make_tiny_model
@@ -102,7 +102,7 @@ def test_ray_workers_score_drafts_as_this_process_does(model, tmp_path, monkeypa
     import colasearch.distributed as distributed
     from colasearch.executor import InProcessExecutor
     from colasearch.loading import load_model
-    from colasearch.search.session import open_executor
+    from colasearch.engine.session import open_executor
     from colasearch.testing import make_tiny_tokenizer
 
     folder = tmp_path / "tiny"

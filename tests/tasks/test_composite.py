@@ -139,7 +139,7 @@ def test_eval_of_two_tasks_on_smollm(capsys, smollm):
 
 
 def test_a_search_maximizes_the_aggregate(tiny_llama, tmp_path):
-    from colasearch.search.session import RunContext, resolve_search_metric, search_with
+    from colasearch.engine.session import RunContext, resolve_search_metric, search_with
 
     specs = [f"jsonl:{multiple_choice_file(tmp_path / 'quiz.jsonl')}@2", f"jsonl:{generation_file(tmp_path / 'gen.jsonl')}"]
     task = load_task(specs)

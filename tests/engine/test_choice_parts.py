@@ -3,9 +3,9 @@
 from colasearch.objectives import make_objective
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.search.choice import ConfidentChoice
-from colasearch.search.confirmation import ConfirmationStep, confirmation_plan
-from colasearch.search.racing import RacingPolicy
+from colasearch.engine.choice import ConfidentChoice
+from colasearch.engine.confirmation import ConfirmationStep, confirmation_plan
+from colasearch.engine.racing import RacingPolicy
 
 START = [1.0, 0.0] * 16
 

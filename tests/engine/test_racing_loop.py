@@ -1,8 +1,8 @@
 """Racing inside the run loop, on a planted problem whose results come item by item."""
 
 from colasearch.objectives import make_objective
-from colasearch.search import InProcessExecutor, run_search
-from colasearch.search.testing import PerItemPlantedEvaluator
+from colasearch.engine import InProcessExecutor, run_search
+from colasearch.engine.testing import PerItemPlantedEvaluator
 from colasearch.searchers.base import BaseSearcher, SearchSpace
 
 

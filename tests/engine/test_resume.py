@@ -11,13 +11,13 @@ from collections import Counter
 import optuna
 import pytest
 
-from colasearch.search import InProcessExecutor, RunStore, run_search
+from colasearch.engine import InProcessExecutor, RunStore, run_search
 from colasearch.searchers.base import make_searcher
 
 SCRIPT = textwrap.dedent("""
     import sys
-    from colasearch.search import InProcessExecutor, RunStore, run_search
-    from colasearch.search.testing import PlantedEvaluator, PlantedObjective
+    from colasearch.engine import InProcessExecutor, RunStore, run_search
+    from colasearch.engine.testing import PlantedEvaluator, PlantedObjective
     from colasearch.searchers.base import SearchSpace, make_searcher
     from colasearch.testing import make_tiny_model
 

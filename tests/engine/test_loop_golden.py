@@ -5,7 +5,7 @@ records everything the loop decides: every evaluation in the order the evaluator
 items), what was recorded, what was spent and what ships. ``loop_golden.json`` holds that trace as the loop
 produced it before it was rewritten as objects (issue 31, slice 4), so a change of structure that changes a
 single proposal, evaluation or choice fails here. Regenerate only for an intended change of behaviour:
-``python -m tests.search.test_loop_golden --write``.
+``python -m tests.engine.test_loop_golden --write``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 
 from colasearch.objectives import make_objective
 from colasearch.results import EvalResult
-from colasearch.search import InProcessExecutor, run_search
-from colasearch.search.testing import PerItemPlantedEvaluator
+from colasearch.engine import InProcessExecutor, run_search
+from colasearch.engine.testing import PerItemPlantedEvaluator
 from colasearch.searchers.base import SearchSpace, make_searcher
 from colasearch.tasks.splits import Split
 from colasearch.testing import make_tiny_model

@@ -153,7 +153,7 @@ def _lock_journal(path: Path):
 
 # -- which run a study is ----------------------------------------------------------------------
 
-# The parts of a colasearch study name (see colasearch.search.session.study_name), for naming differences.
+# The parts of a colasearch study name (see colasearch.engine.session.study_name), for naming differences.
 _NAME_PARTS = ("model", "task", "searcher", "objective", "target", "seed", "split (search/held-out/seed/confirmation)", "options")
 
 

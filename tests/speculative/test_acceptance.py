@@ -8,9 +8,9 @@ import torch
 from colasearch import ColasearchError, Schedule
 from colasearch.cost import CostModel
 from colasearch.objectives.base import BaseObjective
-from colasearch.objectives.matchness import SpeculativeObjective
+from colasearch.objectives.speculative import SpeculativeObjective
 from colasearch.results import EvalResult
-from colasearch.speculative import acceptance_extra, expected_speedup, matchness
+from colasearch.speculative import acceptance_extra, expected_speedup, measure_acceptance
 from colasearch.testing import make_tiny_model
 
 
@@ -39,7 +39,7 @@ def test_formula_limits():
 
 
 def test_identity_draft_matches_perfectly(model):
-    measured = matchness(model, Schedule.identity(model), _prompts(), k=3, max_new_tokens=12)
+    measured = measure_acceptance(model, Schedule.identity(model), _prompts(), k=3, max_new_tokens=12)
     assert measured["acceptance_rate"] == 1.0 and measured["accepted_fraction"] == 1.0
     assert measured["draft_cost"] == pytest.approx(1.0)
     # An exact draft as expensive as the full model buys nothing: (k + 1) / (k + 1).
@@ -49,7 +49,7 @@ def test_identity_draft_matches_perfectly(model):
 
 def test_shorter_draft_reports_consistent_numbers(model):
     schedule = Schedule.from_layers([0, 1, 2, 3], model=model)
-    measured = matchness(model, schedule, _prompts(), k=2, max_new_tokens=12)
+    measured = measure_acceptance(model, schedule, _prompts(), k=2, max_new_tokens=12)
     assert 0.0 <= measured["acceptance_rate"] <= 1.0
     assert measured["accepted"] <= measured["drafted"] <= 2 * measured["rounds"]
     assert measured["draft_ideal_speedup"] == pytest.approx(CostModel.from_model(model).ideal_speedup(schedule))
@@ -59,14 +59,14 @@ def test_shorter_draft_reports_consistent_numbers(model):
     assert extra["acceptance_rate"] == pytest.approx(measured["acceptance_rate"]) and extra["draft_tokens"] == 2
 
 
-def test_matchness_refuses_bad_input(model):
+def test_measure_acceptance_refuses_bad_input(model):
     schedule = Schedule.identity(model)
     with pytest.raises(ColasearchError, match="at least one prompt"):
-        matchness(model, schedule, [])
+        measure_acceptance(model, schedule, [])
     with pytest.raises(ColasearchError, match="fixed number"):
-        matchness(model, schedule, _prompts(1), k="adaptive")
+        measure_acceptance(model, schedule, _prompts(1), k="adaptive")
     with pytest.raises(ColasearchError, match="non-empty"):
-        matchness(model, schedule, [torch.zeros(0, dtype=torch.long)])
+        measure_acceptance(model, schedule, [torch.zeros(0, dtype=torch.long)])
 
 
 def _result(acceptance=None, ideal=1.5, draft_tokens=None):

@@ -1,10 +1,10 @@
 """The loop stops a searcher that only re-proposes what is known, and only such a one."""
 
-from colasearch.search import InProcessExecutor, run_search
-from colasearch.search.testing import PlantedEvaluator, PlantedObjective
+from colasearch.engine import InProcessExecutor, run_search
+from colasearch.engine.testing import PlantedEvaluator, PlantedObjective
 from colasearch.searchers.base import SearchSpace
 
-from tests.search.test_racing_loop import ScriptedSearcher
+from tests.engine.test_racing_loop import ScriptedSearcher
 
 
 def _run(tiny8, chains, budget=6, max_free_tells=2):

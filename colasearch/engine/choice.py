@@ -8,7 +8,7 @@ bound grows with the number of candidates chosen among and with how unlike each 
 
 from __future__ import annotations
 
-from colasearch.search.racing import RacingPolicy, contenders, paired_differences
+from colasearch.engine.racing import RacingPolicy, contenders, paired_differences
 
 
 class ConfidentChoice:

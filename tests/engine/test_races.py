@@ -2,9 +2,9 @@
 
 from colasearch.executor import InProcessExecutor
 from colasearch.objectives import make_objective
-from colasearch.search.loop import SearchOutcome
-from colasearch.search.races import Race, Races
-from colasearch.search.testing import PerItemPlantedEvaluator
+from colasearch.engine.loop import SearchOutcome
+from colasearch.engine.races import Race, Races
+from colasearch.engine.testing import PerItemPlantedEvaluator
 from colasearch.searchers.base import SearchSpace
 
 LEVELS = (4, 8, 16, 32)

@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from colasearch.search import InProcessExecutor, RunStore, run_search
-from colasearch.search.storage import StorageError, check_journal
+from colasearch.engine import InProcessExecutor, RunStore, run_search
+from colasearch.engine.storage import StorageError, check_journal
 from colasearch.searchers.base import make_searcher
 
 BUDGET = 8

@@ -14,12 +14,12 @@ from colasearch.run_config import (  # noqa: F401
     DEFAULT_BUDGET, DEFAULT_SEARCHER, DEFAULT_TARGET, check_run_options, default_out, parse_options,
 )
 from colasearch.schedule import Metrics, Provenance, QualityMetric, Schedule, SpeedupMetric
-from colasearch.search.loop import SearchOutcome, run_search
-from colasearch.search.storage import RunStore
+from colasearch.engine.loop import SearchOutcome, run_search
+from colasearch.engine.storage import RunStore
 from colasearch.searchers.base import SearcherError, SearchSpace, make_searcher
 
 #: The confirmation split holds up to this many items per search item; a confirmation uses as many of them as
-#: the budget it has left affords (``colasearch.search.confirmation``).
+#: the budget it has left affords (``colasearch.engine.confirmation``).
 CONFIRM_SIZE_PER_SEARCH_ITEM = 4
 # Search metrics that compare a schedule with the full model token by token: the evaluator computes the
 # full model's reference for them.

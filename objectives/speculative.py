@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from colasearch.errors import ColasearchError
 from colasearch.objectives.base import BaseObjective, Direction
 from colasearch.results import EvalResult
-from colasearch.speculative.matchness import expected_speedup
+from colasearch.speculative.acceptance import expected_speedup
 from colasearch.target import Target
 
 

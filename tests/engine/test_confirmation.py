@@ -4,15 +4,15 @@ import random
 
 from colasearch.objectives import make_objective
 from colasearch.results import EvalResult
-from colasearch.search import InProcessExecutor, run_search
-from colasearch.search.confirmation import (CONFIRM_ATTRIBUTE, confirmation_plan, confirmation_reserve,
+from colasearch.engine import InProcessExecutor, run_search
+from colasearch.engine.confirmation import (CONFIRM_ATTRIBUTE, confirmation_plan, confirmation_reserve,
                                             unconfirmed_reason)
-from colasearch.search.storage import RunStore
-from colasearch.search.testing import PerItemPlantedEvaluator
+from colasearch.engine.storage import RunStore
+from colasearch.engine.testing import PerItemPlantedEvaluator
 from colasearch.searchers.base import SearchSpace
 from colasearch.tasks.splits import Split
 
-from tests.search.test_racing_loop import ScriptedSearcher
+from tests.engine.test_racing_loop import ScriptedSearcher
 
 START, LUCKY, BETTER = [(3, "all")], [(5, "all")], [(1, "all")]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from colasearch.executor import Executor
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.search.racing import clearly_worse
+from colasearch.engine.racing import clearly_worse
 
 
 @dataclass

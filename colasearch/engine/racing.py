@@ -39,7 +39,7 @@ class RacingPolicy:
     #: Raise the final choice's bound with the number of candidates compared (see ``choice_bound``).
     multiplicity: bool = True
     #: At most this many candidates that clear the bound are scored again on the confirmation split, where
-    #: the evaluator has one (``colasearch.search.confirmation``); 0: the bound's choice ships unchecked.
+    #: the evaluator has one (``colasearch.engine.confirmation``); 0: the bound's choice ships unchecked.
     confirm: int = 3
     #: The family-wise error rate of a shipped lead (see ``FAMILY_ALPHA``).
     alpha: float = FAMILY_ALPHA

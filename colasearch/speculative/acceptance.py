@@ -1,4 +1,4 @@
-"""How well a draft schedule matches the full model, and the speedup that follows (the searchable signal).
+"""How often the full model accepts a draft schedule's tokens, and the speedup that follows (the searchable signal).
 
 The acceptance rate is measured by running the real draft/verify loop on prompts, so it includes the
 effect of the shared KV cache, not only the draft's standalone agreement with the full model.
@@ -41,7 +41,7 @@ def _as_batch(prompt) -> torch.Tensor:
     return ids
 
 
-def matchness(model, schedule: Schedule, prompts_input_ids: Sequence, k: int = 4, max_new_tokens: int = 32,
+def measure_acceptance(model, schedule: Schedule, prompts_input_ids: Sequence, k: int = 4, max_new_tokens: int = 32,
               stop_at_eos: bool = False, force: bool = False) -> dict:
     """Acceptance of ``schedule`` as the draft over greedy continuations of the prompts, and its expected speedup.
 
@@ -50,9 +50,9 @@ def matchness(model, schedule: Schedule, prompts_input_ids: Sequence, k: int = 4
     """
     draft_length_policy(k)
     if isinstance(k, str):
-        raise ColasearchError("matchness needs a fixed number of draft tokens")
+        raise ColasearchError("measuring acceptance needs a fixed number of draft tokens")
     if len(prompts_input_ids) == 0:
-        raise ColasearchError("matchness needs at least one prompt")
+        raise ColasearchError("measuring acceptance needs at least one prompt")
     device = next(model.parameters()).device
     totals = dict(rounds=0, drafted=0, accepted=0, rejections=0, new_tokens=0, full_forward_calls=0)
     for prompt in prompts_input_ids:
@@ -82,6 +82,6 @@ def acceptance_extra(model, schedule: Schedule, prompts_input_ids: Sequence, k: 
                      max_new_tokens: int = 16, force: bool = False) -> dict:
     """The ``EvalResult`` fields the ``speculative`` objective reads (``acceptance_rate``, ``draft_tokens``) and
     ``accepted_fraction``, as keyword arguments for an evaluator to pass on."""
-    measured = matchness(model, schedule, prompts_input_ids, k=k, max_new_tokens=max_new_tokens, force=force)
+    measured = measure_acceptance(model, schedule, prompts_input_ids, k=k, max_new_tokens=max_new_tokens, force=force)
     return {"acceptance_rate": measured["acceptance_rate"], "draft_tokens": k,
             "accepted_fraction": measured["accepted_fraction"]}

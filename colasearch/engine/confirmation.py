@@ -24,7 +24,7 @@ from scipy.stats import t as student_t
 
 from colasearch.evaluator.evaluator import FIDELITY_MIN_ITEMS
 from colasearch.results import EvalResult
-from colasearch.search.racing import FAMILY_ALPHA, paired_difference
+from colasearch.engine.racing import FAMILY_ALPHA, paired_difference
 
 #: At most this share of the run's item budget is held back for confirmation.
 CONFIRM_SHARE = 0.25

@@ -15,14 +15,14 @@ from statistics import NormalDist
 from colasearch.objectives import make_objective
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.search import InProcessExecutor, run_search
-from colasearch.search.confirmation import confirm
-from colasearch.search.racing import FAMILY_ALPHA, RacingPolicy, _sign_flipped_t, contenders, paired_difference
-from colasearch.search.testing import PerItemPlantedEvaluator
+from colasearch.engine import InProcessExecutor, run_search
+from colasearch.engine.confirmation import confirm
+from colasearch.engine.racing import FAMILY_ALPHA, RacingPolicy, _sign_flipped_t, contenders, paired_difference
+from colasearch.engine.testing import PerItemPlantedEvaluator
 from colasearch.searchers.base import SearchSpace
 from colasearch.tasks.splits import Split
 
-from tests.search.test_racing_loop import ScriptedSearcher
+from tests.engine.test_racing_loop import ScriptedSearcher
 
 
 #: The max-T bound's false-pass rate by design: 1 - Phi(choice_z) at the default choice_z of 1.

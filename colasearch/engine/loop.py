@@ -6,14 +6,14 @@ Every searcher gets the same mechanisms here, not in its own code:
 - **projection** of every proposal onto the target cost (``SearchSpace.project``), so no evaluation goes
   to a schedule that cannot be chosen; the searcher is told the result under the schedule it asked for
   (for a tree search, that is a rollout completing its partial chain);
-- **multi-fidelity racing** (``colasearch.search.races``; its statistics in ``colasearch.search.racing``): a
+- **multi-fidelity racing** (``colasearch.engine.races``; its statistics in ``colasearch.engine.racing``): a
   candidate runs on nested item subsets and stops once it is clearly worse than the incumbent, item by item;
 - a **protected start** (``BaseSearcher.start_schedule``): ``--init`` or ShortGPT's one-shot answer is
   evaluated first, on the full split, whatever the searcher proposes first; it is the first incumbent;
-- a **confident final choice** (``colasearch.search.choice``): among full-split results, the one whose paired
+- a **confident final choice** (``colasearch.engine.choice``): among full-split results, the one whose paired
   lower bound over the first full-split result (the protected start, else the searcher's first proposal) is
   highest, so a schedule that is only luckier on the search items does not replace the start;
-- a **confirmation** of that choice on items the search never used (``colasearch.search.confirmation``):
+- a **confirmation** of that choice on items the search never used (``colasearch.engine.confirmation``):
   the few candidates that clear the bound are scored again with the start on the confirmation split, and
   one replaces the start only where its lead holds there. Its cost is held back from the search's budget
   only while there is a candidate to confirm.
@@ -35,10 +35,10 @@ from colasearch.executor import Executor
 from colasearch.priors import Prior, compute_prior
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.search.choice import ConfidentChoice
-from colasearch.search.confirmation import Confirmation, ConfirmationStep
-from colasearch.search.races import Race, Races
-from colasearch.search.racing import RacingPolicy, paired_estimate, racing_metric
+from colasearch.engine.choice import ConfidentChoice
+from colasearch.engine.confirmation import Confirmation, ConfirmationStep
+from colasearch.engine.races import Race, Races
+from colasearch.engine.racing import RacingPolicy, paired_estimate, racing_metric
 from colasearch.searchers.base import BaseSearcher, SearcherError
 
 PRIOR_ATTRIBUTE = "prior"
@@ -308,7 +308,7 @@ class _Run:
 
     def choose_and_confirm(self) -> None:
         """Replace the highest full-split value by the confident choice, and confirm that choice where the
-        budget left pays for it (``colasearch.search.confirmation``)."""
+        budget left pays for it (``colasearch.engine.confirmation``)."""
         if self.choice is None:
             return
         outcome = self.outcome

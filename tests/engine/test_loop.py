@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from colasearch.errors import ColasearchError
-from colasearch.search import InProcessExecutor, RunStore, run_search
+from colasearch.engine import InProcessExecutor, RunStore, run_search
 from colasearch.searchers.base import make_searcher
 from colasearch.searchers.random_search import RandomSearcher
 

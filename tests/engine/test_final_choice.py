@@ -7,9 +7,9 @@ import torch
 from colasearch.objectives import make_objective
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
-from colasearch.search.choice import ConfidentChoice
-from colasearch.search.loop import SearchOutcome
-from colasearch.search.racing import RacingPolicy
+from colasearch.engine.choice import ConfidentChoice
+from colasearch.engine.loop import SearchOutcome
+from colasearch.engine.racing import RacingPolicy
 
 
 def _record(layers, values, estimated=False):

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from colasearch.results import EvalResult
-from colasearch.search.racing import clearly_worse, confident_choice, paired_difference, paired_estimate
+from colasearch.engine.racing import clearly_worse, confident_choice, paired_difference, paired_estimate
 
 
 def result(values, metric="acc", quality=None):

@@ -1,7 +1,7 @@
 import pytest
 
 from colasearch.errors import ColasearchError
-from colasearch.search.session import resolve_search_metric
+from colasearch.engine.session import resolve_search_metric
 from colasearch.tasks import load_task
 
 
@@ -53,7 +53,7 @@ def test_an_unknown_search_metric_names_the_known_ones():
     ("sqlite:////home/me/runs/study.db", "sqlite:///study.db"),
 ])
 def test_a_shipped_schedule_names_task_files_and_storages_without_the_authors_directories(value, expected):
-    from colasearch.search.session import portable_location
+    from colasearch.engine.session import portable_location
 
     assert portable_location(value) == expected
 
@@ -62,7 +62,7 @@ def test_every_metric_that_compares_with_the_full_model_asks_the_evaluator_for_i
     """A search on a metric the evaluator only reports with the full model's reference must turn it on."""
     from colasearch.evaluator import Evaluator
     from colasearch.schedule import Schedule
-    from colasearch.search.session import CONTEXT_METRICS, DENSE_METRICS
+    from colasearch.engine.session import CONTEXT_METRICS, DENSE_METRICS
     from colasearch.tasks.char_tokenizer import CharTokenizer
 
     task = load_task("builtin:capitals")
