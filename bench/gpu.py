@@ -129,10 +129,10 @@ def decode_speed(model, args, rows, name):
     ideal = CostModel.from_model(model).ideal_speedup(schedule)
     for batch in args.batches:
         row = measure_speedup(model, schedule, SpeedProtocol(pairs=args.pairs, tokens=args.new_tokens, batch_size=batch))
-        measured = f"{row.speedup:.3f}x" if row.shipped else f"flagged ({row.flag})"
+        measured = row.verdict()
         rows.append((name, f"decode batch {batch}",
                      f"{batch / row.full_seconds_per_token:.0f} -> {batch / row.schedule_seconds_per_token:.0f} tok/s, "
-                     f"{measured} measured [{row.interval[0]:.3f}-{row.interval[1]:.3f}] / {row.bound:.3f}x bound / "
+                     f"{measured} measured [{row.interval_text()}] / {row.bound:.3f}x bound / "
                      f"{ideal:.3f}x ideal"))
         print(*rows[-1], sep=" | ", flush=True)
 
@@ -213,10 +213,10 @@ def moe_speed(args, rows, device, dtype):
     cost = CostModel.from_model(model)
     row = measure_pairs(seconds_per_token, cost.layer_bound(schedule), SpeedProtocol(pairs=args.pairs))
     ideal = cost.ideal_speedup(schedule, expert_skip_ratio=ratio)
-    measured = f"{row.speedup:.3f}x" if row.shipped else f"flagged ({row.flag})"
+    measured = row.verdict()
     rows.append((name, f"moe forward {args.moe_batch}x{args.moe_seq}",
                  f"{row.full_seconds_per_token * batch.numel() * 1e3:.1f} ms full; skip {ratio:.2f} of expert work: "
-                 f"{measured} measured [{row.interval[0]:.3f}-{row.interval[1]:.3f}] / {ideal:.3f}x ideal"))
+                 f"{measured} measured [{row.interval_text()}] / {ideal:.3f}x ideal"))
     print(*rows[-1], sep=" | ", flush=True)
     release(model)
 

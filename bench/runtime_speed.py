@@ -50,10 +50,10 @@ def main() -> None:
         schedule = Schedule.from_layers(balanced_keep(num_layers, keep), model=model)
         for batch in batch_sizes:
             row = measure_speedup(model, schedule, SpeedProtocol(pairs=args.pairs, tokens=args.tokens, batch_size=batch))
-            measured = f"{row.speedup:.3f}x" if row.shipped else f"flagged: {row.flag}"
+            measured = row.verdict()
             print(f"| {keep}/{num_layers} | {batch} | {batch / row.full_seconds_per_token:.1f} "
                   f"| {batch / row.schedule_seconds_per_token:.1f} | {measured} "
-                  f"| {row.interval[0]:.3f}-{row.interval[1]:.3f} | {row.bound:.3f}x "
+                  f"| {row.interval_text()} | {row.bound:.3f}x "
                   f"| {cost.ideal_speedup(schedule):.3f}x |", flush=True)
 
 

@@ -53,8 +53,8 @@ def main() -> None:
     for run in range(1, args.runs + 1):
         row = measure_speedup(model, schedule, protocol)
         estimates.append(row.estimate)
-        shipped = f"{row.speedup:.3f}x" if row.shipped else f"flagged: {row.flag}"
-        print(f"| {run} | {row.estimate:.3f}x | {row.interval[0]:.3f}-{row.interval[1]:.3f} | {shipped} "
+        shipped = row.verdict()
+        print(f"| {run} | {row.estimate:.3f}x | {row.interval_text()} | {shipped} "
               f"| {row.load_average} | {row.full_seconds_per_token * 1e3:.2f} |", flush=True)
     median = statistics.median(estimates)
     print(f"spread of the {args.runs} estimates: (max - min) / median = {(max(estimates) - min(estimates)) / median:.1%}"

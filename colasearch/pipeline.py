@@ -248,13 +248,7 @@ def _row(candidate, metric: str, speculative_objective) -> dict:
 
 def _speed_note(candidate) -> str:
     """The measured figure with what a table cell has no room for: its interval, pairs, bound and load."""
-    speed = candidate.speed
-    if not speed.shipped:
-        return f"measured speedup of {candidate.label} not shipped: {speed.flag}"
-    low, high = speed.interval
-    return (f"measured speedup of {candidate.label}: {speed.speedup:.3f}x, 95% interval {low:.3f}-{high:.3f} over "
-            f"{speed.pairs} pairs of {speed.tokens} tokens (layer-count bound {speed.bound:.3f}x, load average "
-            f"{speed.load_average})")
+    return candidate.speed.sentence(candidate.label)
 
 
 def _notes(context, outcome, found, candidates, confirmations: list[dict]) -> list[str]:

@@ -91,11 +91,30 @@ class SpeedMeasurement:
     def shipped(self) -> bool:
         return self.speedup is not None
 
+    # Every place that shows a measurement words it here, so a flagged figure never reads as a number.
     def describe(self) -> str:
+        """The figure with its interval, or why none is shipped."""
+        return f"{self.verdict()} [{self.interval_text()}]" if self.shipped else self.verdict()
+
+    def verdict(self) -> str:
+        """``1.280x``, or ``flagged (the reason)``."""
+        return f"{self.speedup:.3f}x" if self.shipped else f"flagged ({self.flag})"
+
+    def cell(self, digits: int = 3) -> str:
+        """A table cell: the figure, or ``flagged`` with the unshipped estimate, marked as doubtful."""
+        return f"{self.speedup:.3f}x" if self.shipped else f"flagged ({self.estimate:.{digits}f}x?)"
+
+    def interval_text(self, digits: int = 3) -> str:
         low, high = self.interval
-        if self.speedup is not None:
-            return f"{self.speedup:.3f}x [{low:.3f}, {high:.3f}]"
-        return f"flagged ({self.flag})"
+        return f"{low:.{digits}f}-{high:.{digits}f}"
+
+    def sentence(self, label: str) -> str:
+        """One line with what a table cell has no room for: interval, pairs, tokens, bound and load."""
+        if not self.shipped:
+            return f"measured speedup of {label} not shipped: {self.flag}"
+        return (f"measured speedup of {label}: {self.speedup:.3f}x, 95% interval {self.interval_text()} over "
+                f"{self.pairs} pairs of {self.tokens} tokens (layer-count bound {self.bound:.3f}x, load average "
+                f"{self.load_average})")
 
     def record(self) -> dict:
         """What a schedule file keeps next to the figure (``metrics.speedup``)."""

@@ -56,6 +56,17 @@ def test_a_figure_above_the_layer_count_bound_is_flagged_never_shipped():
     assert record["measured"] is None and record["flag"] == measurement.flag and record["interval"] == [2.0, 2.0]
 
 
+def test_every_wording_of_a_flagged_figure_says_flagged_and_never_shows_it_as_a_number():
+    shipped = summarize([(1.0, 0.8)] * 12, bound=1.3, protocol=PROTOCOL)
+    flagged = summarize([(1.0, 0.5)] * 12, bound=30 / 22, protocol=PROTOCOL)
+    assert shipped.verdict() == shipped.cell() == "1.250x" and shipped.describe() == "1.250x [1.250-1.250]"
+    assert "95% interval 1.250-1.250 over 12 pairs" in shipped.sentence("x")
+    for text in (flagged.verdict(), flagged.describe(), flagged.cell()):
+        assert text.startswith("flagged (")  # the estimate only ever appears inside the flag, as doubtful
+    assert flagged.sentence("x") == f"measured speedup of x not shipped: {flagged.flag}"
+    assert flagged.cell() == "flagged (2.000x?)" and flagged.flag in flagged.verdict()
+
+
 def test_a_wide_interval_is_flagged():
     generator = np.random.default_rng(0)
     samples = [(float(generator.uniform(0.5, 2.0)), float(generator.uniform(0.5, 2.0))) for _ in range(12)]

@@ -50,8 +50,7 @@ def _speed_cell(candidate) -> str:
     speed = candidate.speed
     if speed is None:
         return _fmt(candidate.measured_speedup, 3, "x")
-    low, high = speed.interval
-    return f"{speed.speedup:.3f}x [{low:.2f}-{high:.2f}]" if speed.shipped else f"flagged ({speed.estimate:.2f}x?)"
+    return f"{speed.cell()} [{speed.interval_text(2)}]" if speed.shipped else speed.cell(2)
 
 
 @app.command()

@@ -152,10 +152,10 @@ def bench(
                    "layer bound"):
         table.add_column(column, justify="right")
     for row in rows:
-        measured = f"{row.speedup:.3f}x" if row.shipped else f"flagged ({row.estimate:.3f}x?)"
+        measured = row.cell()
         table.add_row(str(row.batch_size), f"{row.batch_size / row.full_seconds_per_token:.1f}",
                       f"{row.batch_size / row.schedule_seconds_per_token:.1f}", measured,
-                      f"{row.interval[0]:.3f}-{row.interval[1]:.3f}", f"{ideal:.3f}x", f"{row.bound:.3f}x")
+                      row.interval_text(), f"{ideal:.3f}x", f"{row.bound:.3f}x")
     Console().print(table)
     for row in rows:
         if not row.shipped:
