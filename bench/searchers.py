@@ -30,9 +30,10 @@ import time
 import torch
 from benchdata import add_data_option, data_dir
 
+from colasearch.searchers.base import SEARCHERS
+
 TASKS = {"arc_easy": "jsonl:arc_easy.jsonl", "piqa": "jsonl:piqa.jsonl", "hellaswag": "jsonl:hellaswag.jsonl",
          "wikitext2": "text:wikitext2_test_raw.txt"}
-SEARCHERS = ("evolution", "mcts", "optuna", "rl", "greedy", "gromov", "unified", "random")
 BOOTSTRAP = 2000
 
 
@@ -124,7 +125,8 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--targets", default="1.1,1.25,1.5")
-    parser.add_argument("--searchers", default=",".join(SEARCHERS))
+    parser.add_argument("--searchers", default=",".join(SEARCHERS.builtin_names()),
+                        help="comma-separated searchers and baselines (default: every built-in one)")
     parser.add_argument("--budget", type=int, default=40, help="full-split evaluations' worth of items per searcher")
     parser.add_argument("--search-size", type=int, default=128)
     parser.add_argument("--heldout-size", type=int, default=500)

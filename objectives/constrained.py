@@ -12,6 +12,7 @@ from colasearch.target import Target
 
 class ConstrainedObjective(QualityObjective):
     name: ClassVar[str] = "constrained"
+    takes_target: ClassVar[bool] = True
 
     def __init__(self, metric: str, direction: Direction = "maximize", target_speedup: Target | float | None = None):
         """``target_speedup``: the search space's :class:`Target` (``space.target``), or a number."""

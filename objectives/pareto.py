@@ -12,6 +12,7 @@ from colasearch.target import Target
 
 class ParetoObjective(QualityObjective):
     name: ClassVar[str] = "pareto"
+    takes_target: ClassVar[bool] = True
     # The scalar trades quality against cost, which differs between candidates: no item-subset race.
     raceable: ClassVar[bool] = False
 

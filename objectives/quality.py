@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from colasearch.errors import ColasearchError
-from colasearch.objectives.base import BaseObjective, Direction
+from colasearch.objectives.base import BaseObjective, Direction, ObjectiveError
 from colasearch.results import EvalResult
 
 DIRECTIONS = ("maximize", "minimize")
-
-
-class ObjectiveError(ColasearchError):
-    """An unknown objective, metric or option."""
 
 
 class QualityObjective(BaseObjective):
@@ -21,6 +16,8 @@ class QualityObjective(BaseObjective):
     name: ClassVar[str] = "quality"
     #: Candidates can race on item subsets: the scalar is the quality metric alone (where feasible).
     raceable: ClassVar[bool] = True
+    #: Quality alone has no speed floor: a run's target bounds the search space, not this objective.
+    takes_target: ClassVar[bool] = False
 
     def __init__(self, metric: str, direction: Direction = "maximize"):
         if direction not in DIRECTIONS:

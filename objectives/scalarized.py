@@ -16,6 +16,7 @@ class ScalarizedObjective(QualityObjective):
     """One value, higher is better: oriented quality - lam * (1 / ideal speedup)."""
 
     name: ClassVar[str] = "scalarized"
+    takes_target: ClassVar[bool] = True
     # The scalar trades quality against cost, which differs between candidates: no item-subset race.
     raceable: ClassVar[bool] = False
 
@@ -26,6 +27,12 @@ class ScalarizedObjective(QualityObjective):
         if self.lam < 0:
             raise ObjectiveError(f"lambda must be non-negative, got {self.lam}")
         self.target = Target.of(target_speedup)
+
+    @classmethod
+    def from_settings(cls, metric: str, direction: Direction = "maximize", target_speedup=None, lam=None,
+                      draft_tokens=None) -> ScalarizedObjective:
+        cls.refuse_settings(draft_tokens=draft_tokens)
+        return cls(metric, direction, lam=lam, target_speedup=target_speedup)
 
     @property
     def directions(self) -> tuple[Direction, ...]:

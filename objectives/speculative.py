@@ -37,6 +37,9 @@ class SpeculativeObjective(BaseObjective):
     """
 
     name: ClassVar[str] = "speculative"
+    #: A run's ``--target-speedup`` is the draft's ideal speedup (it bounds the search space); the expected
+    #: speedup, which this objective maximizes, gets no floor from it.
+    run_target_is_floor: ClassVar[bool] = False
 
     def __init__(self, metric: str | None = None, direction: Direction = "maximize",
                  target_speedup: Target | float | None = None, draft_tokens: int = 4, min_acceptance: float = 0.0):
@@ -48,6 +51,13 @@ class SpeculativeObjective(BaseObjective):
             first = error.errors()[0]
             raise ColasearchError(f"speculative objective: {first['loc'][0]}: {first['msg']}") from None
         self.target = target
+
+    @classmethod
+    def from_settings(cls, metric: str | None = None, direction: Direction = "maximize", target_speedup=None,
+                      lam=None, draft_tokens=None) -> SpeculativeObjective:
+        cls.refuse_settings(lam=lam)
+        return cls(metric, direction, target_speedup=target_speedup,
+                   **({} if draft_tokens is None else {"draft_tokens": draft_tokens}))
 
     @property
     def directions(self) -> tuple[Direction, ...]:

@@ -1,18 +1,18 @@
-"""The searcher protocol (ask/tell, in the style of Optuna's samplers and Ray Tune's Searcher) and its registry."""
+"""The searcher protocol (ask/tell, in the style of Optuna's samplers and Ray Tune's Searcher) and its registry
+(:data:`SEARCHERS`: the built-ins and the ``colasearch.searchers`` entry points)."""
 
 from __future__ import annotations
 
-import importlib
 import math
 from abc import ABC, abstractmethod
 from functools import cached_property
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from colasearch.cost import CostModel
 from colasearch.errors import ColasearchError
+from colasearch.registry import Registry
 from colasearch.results import EvalResult
 from colasearch.schedule import LayerEntry, Schedule
 from colasearch.target import Target
@@ -375,7 +375,7 @@ class ConstructedBaseline(BaseSearcher):
 
 # -- registry -------------------------------------------------------------------------------------
 
-_BUILTIN = {
+SEARCHERS: Registry[type[BaseSearcher]] = Registry("searcher", ENTRY_POINT_GROUP, {
     "mcts": "colasearch.searchers.mcts:MCTSSearcher",
     "optuna": "colasearch.searchers.optuna_search:OptunaSearcher",
     "rl": "colasearch.searchers.rl:RLSearcher",
@@ -385,61 +385,16 @@ _BUILTIN = {
     "greedy": "colasearch.searchers.greedy:GreedySearcher",
     "gromov": "colasearch.searchers.gromov:GromovSearcher",
     "random": "colasearch.searchers.random_search:RandomSearcher",
-}
-
-
-class _Registry(dict):
-    """name -> searcher class; built-ins and the ``colasearch.searchers`` entry points load on first use."""
-
-    def __init__(self):
-        super().__init__()
-        self._paths = dict(_BUILTIN)
-        self._scanned = False
-
-    def _scan(self) -> None:
-        if self._scanned:
-            return
-        self._scanned = True
-        for point in entry_points(group=ENTRY_POINT_GROUP):
-            self._paths.setdefault(point.name, point.value)
-
-    def names(self) -> list[str]:
-        self._scan()
-        return sorted(set(self._paths) | set(super().keys()))
-
-    def __contains__(self, name) -> bool:
-        return name in self.names()
-
-    def __getitem__(self, name: str) -> type[BaseSearcher]:
-        if not dict.__contains__(self, name):
-            self._scan()
-            if name not in self._paths:
-                raise KeyError(name)
-            module, _, attribute = self._paths[name].partition(":")
-            dict.__setitem__(self, name, getattr(importlib.import_module(module), attribute))
-        return dict.__getitem__(self, name)
-
-    def keys(self):
-        return self.names()
-
-    def __iter__(self):
-        return iter(self.names())
-
-
-SEARCHERS = _Registry()
-BASELINES = ("unified", "greedy", "gromov", "random")
+}, error=SearcherError)
 
 
 def register_searcher(cls: type[BaseSearcher]) -> type[BaseSearcher]:
-    SEARCHERS[cls.name] = cls
-    return cls
+    """Class decorator: register a searcher under its ``name`` in this process."""
+    return SEARCHERS.register(cls.name, cls)
 
 
 def searcher_class(name: str) -> type[BaseSearcher]:
-    try:
-        return SEARCHERS[name]
-    except KeyError:
-        raise SearcherError(f"unknown searcher {name!r} (known: {', '.join(SEARCHERS.names())})") from None
+    return SEARCHERS.get(name)
 
 
 def make_searcher(name: str, space: SearchSpace, objective, seed: int = 0, budget: int | None = None,

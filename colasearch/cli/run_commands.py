@@ -22,7 +22,26 @@ TaskAggregateOption = Annotated[str, typer.Option("--task-aggregate", help="With
 BudgetOption = Annotated[Optional[int], typer.Option("--budget", "-b", help="Evaluations on the search split (default 100).")]
 TargetOption = Annotated[float, typer.Option("--target-speedup", help="Ideal speedup the schedule must reach. With --objective speculative it is the draft's ideal speedup (its cost), not a floor on the speculative speedup, which is maximized.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the searcher (splits use --split-seed).")]
-ObjectiveOption = Annotated[str, typer.Option("--objective", help="Objective plug-in (constrained, scalarized, pareto, speculative: the best self-speculative draft).")]
+def _names_help(registry, default: str) -> str:
+    """A registry's names for a help text, the default first: plug-ins installed here are listed too."""
+    return ", ".join([f"{default} (default)"] + [name for name in registry.names() if name != default])
+
+
+def _searcher_help() -> str:
+    from colasearch.run_config import DEFAULT_SEARCHER
+    from colasearch.searchers.base import SEARCHERS
+
+    return f"Searcher: {_names_help(SEARCHERS, DEFAULT_SEARCHER)}; more install as colasearch.searchers entry points."
+
+
+def _objective_help() -> str:
+    from colasearch.objectives import OBJECTIVES
+
+    return (f"Objective: {_names_help(OBJECTIVES, 'constrained')} (speculative: the best self-speculative draft); "
+            "more install as colasearch.objectives entry points.")
+
+
+ObjectiveOption = Annotated[str, typer.Option("--objective", help=_objective_help())]
 SearchSizeOption = Annotated[int, typer.Option("--search-size", help="Items in the search split.")]
 HeldoutSizeOption = Annotated[int, typer.Option("--heldout-size", help="Items in the held-out split.")]
 ConfirmSizeOption = Annotated[Optional[int], typer.Option(
@@ -58,7 +77,7 @@ def run(
     model: ModelOption = "smollm2-135m",
     task: TaskOption = None,
     task_aggregate: TaskAggregateOption = "mean",
-    searcher: Annotated[str, typer.Option("--searcher", "-s", help="Searcher: evolution (default), mcts, optuna, rl, frontier, unified, greedy, gromov, random or a plug-in.")] = "evolution",
+    searcher: Annotated[str, typer.Option("--searcher", "-s", help=_searcher_help())] = "evolution",
     budget: BudgetOption = None,
     target_speedup: TargetOption = 1.25,
     seed: SeedOption = 0,
@@ -192,8 +211,9 @@ def compare(
     from colasearch.run_config import RunConfig
     from colasearch.engine.session import Candidate, search_with
 
-    names = [name.strip() for name in searchers.split(",") if name.strip()] or \
-        ["mcts", "evolution", "optuna", "rl", "frontier", "unified", "greedy", "gromov", "random"]
+    from colasearch.searchers.base import SEARCHERS
+
+    names = [name.strip() for name in searchers.split(",") if name.strip()] or SEARCHERS.builtin_names()
     given = {"tasks": tuple(task)} if task else {}
     if budget is not None:
         given["budget"] = budget

@@ -97,16 +97,15 @@ class RunContext:
                                **self.evaluator_options)
 
     def objective(self, name: str, target_speedup):
-        """For ``speculative`` the run's target is the *draft's* ideal speedup (it bounds the search space);
-        the objective itself gets no floor on the expected speedup, which it maximizes instead."""
-        from colasearch.objectives import make_objective
+        """The run's objective, built from the run's settings; the run's target is its floor unless the class
+        reads the target otherwise (``run_target_is_floor``: the speculative objective's target is the draft's
+        cost bound). ``draft_tokens`` is among the evaluator options only where the run measures acceptance."""
+        from colasearch.objectives import make_objective, objective_class
 
         metric = self.objective_metric
-        if name == "speculative":
-            return make_objective(name, metric=metric, direction=self.task.metric_directions[metric],
-                                  draft_tokens=self.evaluator_options.get("draft_tokens"))
+        floor = target_speedup if objective_class(name).run_target_is_floor else None
         return make_objective(name, metric=metric, direction=self.task.metric_directions[metric],
-                              target_speedup=target_speedup)
+                              target_speedup=floor, draft_tokens=self.evaluator_options.get("draft_tokens"))
 
     def space(self, target_speedup: float, **options) -> SearchSpace:
         space = SearchSpace.for_model(self.model, target_speedup=target_speedup, **options)

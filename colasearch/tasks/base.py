@@ -11,7 +11,7 @@ import hashlib
 import json
 import sys
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, ClassVar, Literal, Mapping
@@ -20,6 +20,7 @@ import torch
 from pydantic import ValidationError
 
 from colasearch.errors import TaskError
+from colasearch.registry import Registry
 
 Direction = Literal["maximize", "minimize"]
 
@@ -251,33 +252,33 @@ def identified_records(path: Path, records: list[tuple[int, dict]]) -> list[tupl
     return kept
 
 
-@dataclass
-class _Registry:
-    """Task kinds by spec prefix: ``PREFIX:ARGUMENT``."""
+class TaskKinds(Registry):
+    """Task kinds by spec prefix (``PREFIX:ARGUMENT``): each name is a loader ``(argument, **options) -> Task``.
 
-    loaders: dict[str, Any] = field(default_factory=dict)
-
-    def register(self, prefix: str):
-        def decorate(loader):
-            self.loaders[prefix] = loader
-            return loader
-        return decorate
+    The built-in kinds are imported on first use, as a third-party package's are (entry-point group
+    ``colasearch.tasks``), so listing the kinds imports no task module."""
 
     def load(self, spec: str, **options) -> Task:
         """The task of one ``PREFIX:ARGUMENT`` spec, by the loader registered for its prefix (a bare name is
-        ``builtin:``). Use ``colasearch.tasks.load_task``, which registers the built-in kinds first."""
+        ``builtin:``)."""
         if not isinstance(spec, str) or not spec.strip():
             raise TaskError("empty task spec; expected e.g. builtin:capitals or jsonl:PATH")
         prefix, separator, argument = spec.partition(":")
         if not separator:
             prefix, argument = "builtin", spec
-        loader = self.loaders.get(prefix)
-        if loader is None:
-            known = ", ".join(f"{name}:" for name in sorted(self.loaders))
+        if prefix not in self:
+            known = ", ".join(f"{name}:" for name in self.names())
             raise TaskError(f"unknown task kind {prefix!r} in {spec!r} (known: {known})")
         if not argument:
             raise TaskError(f"task spec {spec!r} names no {prefix} argument")
-        return loader(argument, **options)
+        return self.get(prefix)(argument, **options)
 
 
-TASK_LOADERS = _Registry()
+TASK_KINDS = TaskKinds("task kind", "colasearch.tasks", {
+    "builtin": "colasearch.tasks.builtin:builtin_task",
+    "jsonl": "colasearch.tasks.multiple_choice:load_jsonl_task",
+    "text": "colasearch.tasks.perplexity:load_text_task",
+    "fidelity": "colasearch.tasks.fidelity:load_fidelity_task",
+    "lm-eval": "colasearch.tasks.lm_eval_adapter:load_lm_eval_task",
+    "composite": "colasearch.tasks.composite:load_composite_task",
+}, error=TaskError)

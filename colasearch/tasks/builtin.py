@@ -11,7 +11,7 @@ import json
 import random
 
 from colasearch.errors import TaskError
-from colasearch.tasks.base import TASK_LOADERS, options_from
+from colasearch.tasks.base import options_from
 from colasearch.tasks.multiple_choice import MultipleChoiceOptions, MultipleChoiceTask, Question
 
 # Countries and their capitals (the seat of government where the two differ, as commonly taught).
@@ -151,5 +151,3 @@ def questions_digest(questions: list[tuple[str, Question]]) -> str:
     payload = [[item_id, question.context, list(question.choices), question.label] for item_id, question in questions]
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()[:16]
 
-
-TASK_LOADERS.register("builtin")(builtin_task)

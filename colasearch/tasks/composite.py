@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from colasearch.errors import TaskError
-from colasearch.tasks.base import TASK_LOADERS, Item, ModelTask, Scorer, ScoringTask, Task
+from colasearch.tasks.base import TASK_KINDS, Item, ModelTask, Scorer, ScoringTask, Task
 
 AGGREGATES = {"mean": "weighted_mean", "min": "worst"}
 SPEC_PREFIX = "composite:"
@@ -217,7 +217,6 @@ def composite_task(tasks: list[Task], weights: list[float] | None = None, aggreg
     return CompositeModelTask(tasks, weights, aggregate)
 
 
-@TASK_LOADERS.register("composite")
 def load_composite_task(argument: str, **options) -> CompositeBase:
     """``composite:{"aggregate": "mean", "tasks": [[SPEC, WEIGHT], ...]}`` (what ``task_spec`` writes);
     ``options`` go to every sub-task."""
@@ -231,5 +230,5 @@ def load_composite_task(argument: str, **options) -> CompositeBase:
         raise TaskError("a composite task needs at least two tasks")
     if any(not math.isfinite(weight) or weight <= 0 for _, weight in pairs):
         raise TaskError("composite task weights must be positive numbers")
-    tasks = [TASK_LOADERS.load(spec, **options) for spec, _ in pairs]
+    tasks = [TASK_KINDS.load(spec, **options) for spec, _ in pairs]
     return composite_task(tasks, [weight for _, weight in pairs], aggregate)

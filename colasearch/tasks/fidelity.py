@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from colasearch.errors import TaskError
-from colasearch.tasks.base import TASK_LOADERS, PackedSequence, jsonl_records
+from colasearch.tasks.base import PackedSequence, jsonl_records
 from colasearch.tasks.perplexity import PerplexityTask, WindowOptions, read_text_file
 
 _TEXT_FIELDS = ("text", "prompt", "context")
@@ -55,7 +55,6 @@ def _text_of(path: Path, text: str) -> str:
     return "\n\n".join(pieces)
 
 
-@TASK_LOADERS.register("fidelity")
 def load_fidelity_task(argument: str, **options) -> FidelityTask:
     from colasearch.tasks.base import options_from
 

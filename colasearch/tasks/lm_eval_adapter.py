@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from colasearch.errors import TaskError
-from colasearch.tasks.base import TASK_LOADERS, Item, ModelTask
+from colasearch.tasks.base import Item, ModelTask
 
 
 class LmEvalOptions(BaseModel):
@@ -142,7 +142,6 @@ def write_multiple_choice_task(data_path: str | Path, folder: str | Path, name: 
     return write_text_atomically(Path(folder) / f"{name}.yaml", yaml.safe_dump(config, sort_keys=False))
 
 
-@TASK_LOADERS.register("lm-eval")
 def load_lm_eval_task(argument: str, **options) -> LmEvalTask:
     from colasearch.tasks.base import options_from
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from colasearch.errors import TaskError
 from colasearch.tasks.base import (
-    TASK_LOADERS, Item, PackedSequence, ScoringTask, SequenceScores, file_digest, identified_records, options_from,
+    Item, PackedSequence, ScoringTask, SequenceScores, file_digest, identified_records, options_from,
 )
 
 DEFAULT_JOIN = "\nAnswer: "
@@ -235,7 +235,6 @@ def multiple_choice_from_records(path: Path, records: list[tuple[int, dict]], **
                               source={"path": str(path.resolve()), "digest": file_digest(path)})
 
 
-@TASK_LOADERS.register("jsonl")
 def load_jsonl_task(argument: str, **options):
     from colasearch.tasks.base import read_jsonl
     from colasearch.tasks.generation import generation_from_records

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from colasearch.errors import TaskError
-from colasearch.tasks.base import TASK_LOADERS, Item, PackedSequence, ScoringTask, file_digest, read_text_file
+from colasearch.tasks.base import Item, PackedSequence, ScoringTask, file_digest, read_text_file
 
 
 class WindowOptions(BaseModel):
@@ -133,7 +133,6 @@ class PerplexityTask(ScoringTask):
         return {"nll": nll, "perplexity": nll}
 
 
-@TASK_LOADERS.register("text")
 def load_text_task(argument: str, **options) -> PerplexityTask:
     from colasearch.tasks.base import options_from
 

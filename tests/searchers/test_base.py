@@ -2,6 +2,7 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
+import colasearch.registry as registry
 import colasearch.searchers.base as base
 from colasearch.errors import ColasearchError
 from colasearch.schedule import LayerEntry
@@ -35,8 +36,9 @@ def test_third_party_searchers_come_from_entry_points(monkeypatch, planted):
     space, _, objective = planted
     point = EntryPoint(name="plugin-random", value="colasearch.searchers.random_search:RandomSearcher",
                        group=base.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(base, "entry_points", lambda group: [point] if group == base.ENTRY_POINT_GROUP else [])
-    monkeypatch.setattr(base, "SEARCHERS", base._Registry())
+    monkeypatch.setattr(registry, "entry_points", lambda group: [point] if group == base.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(base, "SEARCHERS", registry.Registry("searcher", base.ENTRY_POINT_GROUP,
+                                                             {"random": "colasearch.searchers.random_search:RandomSearcher"}))
     assert "plugin-random" in base.SEARCHERS.names()
     assert isinstance(base.make_searcher("plugin-random", space, objective), RandomSearcher)
 
