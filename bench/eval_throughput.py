@@ -71,7 +71,7 @@ def main(argv=None) -> int:
 
     model, tokenizer = load_model("smollm2-135m")
     task = load_task(f"jsonl:{data / 'arc_easy.jsonl'}")
-    evaluator = Evaluator(model, tokenizer, task, search_size=args.items, heldout_size=1, seed=args.seed)
+    evaluator = Evaluator.from_options(model, tokenizer, task, search_size=args.items, heldout_size=1, seed=args.seed)
     schedules = tree_search_schedules(len(model.model.layers), args.schedules, args.seed)
     items, packed = evaluator.split_items("search"), evaluator.packed("search")
 

@@ -98,10 +98,10 @@ def main(argv=None) -> int:
     child = Schedule.from_layers([layer for layer in range(layers) if layer not in (layers - 10, layers - 6, layers - 3)],
                                  model=model)
     search = len(rows) - 1
-    decoding = Evaluator(model, tokenizer, load_task(f"jsonl:{path}", teacher_forced=False), search_size=search,
-                         heldout_size=1)
+    decoding = Evaluator.from_options(model, tokenizer, load_task(f"jsonl:{path}", teacher_forced=False),
+                                      search_size=search, heldout_size=1)
     scored_task = load_task(f"jsonl:{path}")
-    scored = Evaluator(model, tokenizer, scored_task, search_size=search, heldout_size=1)
+    scored = Evaluator.from_options(model, tokenizer, scored_task, search_size=search, heldout_size=1)
     print(f"{search} search items from {source.name}, {args.model}, {args.threads} thread(s), 16 new tokens")
 
     before, before_match = timed_plain_generate(decoding, None)

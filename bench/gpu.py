@@ -107,7 +107,8 @@ def evaluator_for(model, search_size: int):
     from colasearch.tasks.char_tokenizer import CharTokenizer
 
     tokenizer = CharTokenizer(vocab_size=model.config.vocab_size)
-    return Evaluator(model, tokenizer, load_task("builtin:capitals"), search_size=search_size, heldout_size=8)
+    return Evaluator.from_options(model, tokenizer, load_task("builtin:capitals"), search_size=search_size,
+                                  heldout_size=8)
 
 
 def timed(function, device) -> tuple[float, object]:

@@ -76,7 +76,8 @@ def test_a_split_model_evaluates_as_the_whole_model_does():
     schedule = Schedule.from_layers([0, 1, 1, {"layer": 2, "run": "attn"}, 3], model=whole)
     results = []
     for model in (whole, split):
-        evaluator = Evaluator(model, CharTokenizer(), load_task("builtin:capitals"), search_size=4, heldout_size=2)
+        evaluator = Evaluator.from_options(model, CharTokenizer(), load_task("builtin:capitals"), search_size=4,
+                                           heldout_size=2)
         assert evaluator.fast
         results.append(evaluator.evaluate(schedule).quality)
         prompt = _prompts(1)[0]

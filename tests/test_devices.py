@@ -85,7 +85,8 @@ def test_prefix_cache_is_sized_against_the_device_memory(monkeypatch, tiny_llama
     from colasearch.evaluator import prefix_cache
 
     monkeypatch.setattr(prefix_cache, "_PROCESS_BUDGETS", {})  # no earlier test's evaluator shares its budget
-    evaluator = Evaluator(tiny_llama, CharTokenizer(), load_task("builtin:capitals"), search_size=2, heldout_size=2)
+    evaluator = Evaluator.from_options(tiny_llama, CharTokenizer(), load_task("builtin:capitals"), search_size=2,
+                                       heldout_size=2)
     assert evaluator.prefix_cache.max_bytes == devices.CACHE_MAX_BYTES
     monkeypatch.undo()  # the real function reads this machine's available RAM
     assert devices.free_memory_bytes(torch.device("cpu")) > 0

@@ -35,8 +35,9 @@ def test_recorded_numbers_hold_on_a_fresh_evaluation(path, smollm):
     schedule = Schedule.load(path)
     schedule.check_fits(model)
     provenance, quality = schedule.provenance, schedule.metrics.quality
-    evaluator = Evaluator(model, tokenizer, load_task(provenance.task_spec), search_size=provenance.search_size,
-                          heldout_size=provenance.heldout_size, seed=provenance.split_seed, confirm_size=0)
+    evaluator = Evaluator.from_options(model, tokenizer, load_task(provenance.task_spec),
+                                       search_size=provenance.search_size, heldout_size=provenance.heldout_size,
+                                       seed=provenance.split_seed, confirm_size=0)
     items = len(evaluator.split_items("heldout"))
     for variant, recorded in ((schedule, quality.heldout), (None, quality.full_heldout)):
         fresh = evaluator.evaluate(variant, "heldout").quality[quality.metric]

@@ -137,13 +137,14 @@ def eval_command(
                             **_task_options(join, chat, max_new_tokens, lm_eval_include))
 
     from colasearch.evaluator import Evaluator
+    from colasearch.evaluator.config import EvaluatorConfig
     from colasearch.engine.session import measure_speed
 
     language_model, tokenizer = load(model, device, dtype, device_map)
     chosen = load_schedule_for(language_model, schedule, force)
-    evaluator = Evaluator(language_model, tokenizer, chosen_task, search_size=search_size, heldout_size=heldout_size,
-                          seed=seed, cache_path=cache, force=force,
-                          prefix_cache_mb=prefix_cache_mb)
+    config = EvaluatorConfig(search_size=search_size, heldout_size=heldout_size, seed=seed, force=force,
+                             prefix_cache_mb=prefix_cache_mb)
+    evaluator = Evaluator(language_model, tokenizer, chosen_task, config, cache_path=cache)
     report = evaluation_report(evaluator, chosen)
     if measure:  # timed last, once the quality work is done, by the same protocol as run's
         report.update(speed_fields(measure_speed(language_model, chosen)))

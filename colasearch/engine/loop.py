@@ -31,6 +31,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from colasearch.evaluator.base import BaseEvaluator
 from colasearch.executor import Executor
 from colasearch.priors import Prior, compute_prior
 from colasearch.results import EvalResult
@@ -137,9 +138,10 @@ class _ItemBudget:
         return self.total - self.outcome.items_spent
 
 
-def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: int, store=None, evaluator=None,
-               progress: bool = False, window: int = 1, max_idle_rounds: int = 100, max_free_tells: int = 1000,
-               racing: RacingPolicy | None = None, project: bool = True) -> SearchOutcome:
+def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: int, store=None,
+               evaluator: BaseEvaluator | None = None, progress: bool = False, window: int = 1,
+               max_idle_rounds: int = 100, max_free_tells: int = 1000, racing: RacingPolicy | None = None,
+               project: bool = True) -> SearchOutcome:
     """Ask, evaluate, tell until ``budget`` full-split evaluations' worth of items is spent.
 
     Up to ``window`` proposals are outstanding at once; the executor evaluates them concurrently and
@@ -188,8 +190,8 @@ def run_search(searcher: BaseSearcher, executor: Executor, objective, budget: in
 class _Run:
     """One search's state between the steps of :func:`run_search`."""
 
-    def __init__(self, searcher: BaseSearcher, executor: Executor, objective, budget: int, store, evaluator,
-                 policy: RacingPolicy, project: bool, progress: bool):
+    def __init__(self, searcher: BaseSearcher, executor: Executor, objective, budget: int, store,
+                 evaluator: BaseEvaluator | None, policy: RacingPolicy, project: bool, progress: bool):
         self.searcher = searcher
         self.executor = executor
         self.objective = objective
@@ -200,17 +202,18 @@ class _Run:
         self.incumbent: EvalResult | None = None   # the best feasible full-split result so far
         self.outstanding: deque[Race] = deque()    # proposals in proposal order, told when the first is done
         self._recorded: set[tuple] = set()
-        levels = tuple(getattr(evaluator, "levels", {}).get("search", ())) if evaluator is not None else ()
+        levels = tuple(evaluator.levels.get("search", ())) if evaluator is not None else ()
         self.full_items = levels[-1] if levels else None
-        metric = racing_metric(objective) if policy.enabled and getattr(evaluator, "per_item", False) else None
+        per_item = evaluator is not None and evaluator.per_item
+        metric = racing_metric(objective) if policy.enabled and per_item else None
         sign = 1.0 if metric is None or objective.directions[0] == "maximize" else -1.0
         self.metric, self.sign = metric, sign
         self.outcome = SearchOutcome(items_per_evaluation=self.full_items or 1)
         item_budget = budget * self.outcome.items_per_evaluation
         confirming = metric is not None and policy.choice_z > 0
         self.choice = ConfidentChoice(objective, metric, sign, policy) if confirming else None
-        splits = getattr(evaluator, "splits", None)
-        confirm_items = len(getattr(splits, "confirm", None) or ()) if confirming else 0
+        splits = evaluator.splits if evaluator is not None else None
+        confirm_items = len(splits.confirm) if confirming and splits is not None else 0
         self.confirmation = ConfirmationStep(policy.confirm, policy.alpha, item_budget, confirm_items, store)
         self.bar = _Progress(budget, searcher.name, progress)
         self.budget = _ItemBudget(self.outcome, item_budget, self.confirmation.reserve,

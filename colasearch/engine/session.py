@@ -30,19 +30,16 @@ CONTEXT_METRICS = ("text_kl",)
 
 @dataclass
 class RunContext:
-    """A model, a task and its evaluator, loaded once and shared by the searches of one command."""
+    """A model, a task and its evaluator, loaded once and shared by the searches of one command. The run's
+    evaluator settings are that evaluator's config (:attr:`evaluator_config`): fresh evaluators and Ray workers
+    are built from it, so no setting is kept twice."""
 
     model_name: str
     model: object
     tokenizer: object
     task: object
     evaluator: object
-    search_size: int
-    heldout_size: int
-    split_seed: int
     task_spec: str = ""
-    # Evaluator options beyond the split (e.g. speculative_prompts, draft_tokens); Ray workers get the same.
-    evaluator_options: dict = field(default_factory=dict)
     # What the searchers optimize on the search split; reports always use the task's primary metric.
     search_metric: str | None = None
     # Where the model runs (colasearch.devices.Placement); Ray workers load their replicas the same way.
@@ -80,8 +77,7 @@ class RunContext:
         model, tokenizer = load_model(model_name, dtype=placement.dtype, device=str(placement.device),
                                       device_map=placement.device_map)
         evaluator = config.build(model, tokenizer, task, cache_path=cache_path)
-        return cls(model_name, model, tokenizer, task, evaluator, search_size, heldout_size, split_seed, task_spec,
-                   dict(evaluator_options), metric, placement)
+        return cls(model_name, model, tokenizer, task, evaluator, task_spec, metric, placement)
 
     def fresh_evaluator(self, cache_path: Path | None = None):
         """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
@@ -91,21 +87,32 @@ class RunContext:
     def evaluator_config(self):
         """What every evaluator of the run is built with (:class:`~colasearch.evaluator.config.EvaluatorConfig`);
         Ray workers receive it as is."""
-        from colasearch.evaluator.config import EvaluatorConfig
+        return self.evaluator.config
 
-        return EvaluatorConfig(search_size=self.search_size, heldout_size=self.heldout_size, seed=self.split_seed,
-                               **self.evaluator_options)
+    @property
+    def search_size(self) -> int:
+        return self.evaluator_config.search_size
+
+    @property
+    def heldout_size(self) -> int:
+        return self.evaluator_config.heldout_size
+
+    @property
+    def split_seed(self) -> int:
+        return self.evaluator_config.seed
 
     def objective(self, name: str, target_speedup):
         """The run's objective, built from the run's settings; the run's target is its floor unless the class
         reads the target otherwise (``run_target_is_floor``: the speculative objective's target is the draft's
-        cost bound). ``draft_tokens`` is among the evaluator options only where the run measures acceptance."""
+        cost bound). ``draft_tokens`` is given only where the run measures acceptance (speculative prompts)."""
         from colasearch.objectives import make_objective, objective_class
 
         metric = self.objective_metric
         floor = target_speedup if objective_class(name).run_target_is_floor else None
+        config = self.evaluator_config
+        draft_tokens = config.draft_tokens if config.speculative_prompts else None
         return make_objective(name, metric=metric, direction=self.task.metric_directions[metric],
-                              target_speedup=floor, draft_tokens=self.evaluator_options.get("draft_tokens"))
+                              target_speedup=floor, draft_tokens=draft_tokens)
 
     def space(self, target_speedup: float, **options) -> SearchSpace:
         space = SearchSpace.for_model(self.model, target_speedup=target_speedup, **options)
@@ -188,7 +195,7 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
         raise SearcherError(f"searcher {searcher_name!r}: {error}") from None
     name = study_name(context.model_name, context.task.name, searcher_name, objective_name, target_speedup, seed,
                       f"{context.search_size}/{context.heldout_size}/{context.split_seed}"
-                      f"/{context.evaluator_options.get('confirm_size', 0)}",
+                      f"/{context.evaluator_config.confirm_size}",
                       {**options, **(space_options or {}), **metric_option(context),
                        # warm starts steer the search: a resume must start from the same ones
                        **({"init": "+".join(schedule.key for schedule in init)} if init else {})})

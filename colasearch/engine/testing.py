@@ -16,6 +16,7 @@ from typing import ClassVar
 import torch
 
 from colasearch.cost import CostModel
+from colasearch.evaluator.base import BaseEvaluator
 from colasearch.objectives.base import BaseObjective
 from colasearch.results import EvalResult
 from colasearch.schedule import Schedule
@@ -42,8 +43,9 @@ class PlantedObjective(BaseObjective):
         return self.target.reaches(result.ideal_speedup)
 
 
-class PlantedEvaluator:
-    """Scores schedules by planted unit weights; counts every evaluation it runs."""
+class PlantedEvaluator(BaseEvaluator):
+    """Scores schedules by planted unit weights; counts every evaluation it runs. Whole splits only: no fidelity
+    levels, no per-item values, no confirmation split (``BaseEvaluator``'s defaults)."""
 
     def __init__(self, model, weights: dict, task: str = "planted", delay: float = 0.0, fail_after: int | None = None):
         self.model = model

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-# Evaluator's own default; a copy here keeps this module free of torch (the Ray driver pickles it).
+# Tokens (rows x width) in one packed batch of the fast path.
 DEFAULT_BATCH_TOKENS = 2048
 
 
@@ -39,8 +39,7 @@ class EvaluatorConfig(BaseModel):
         process, not to the config: a Ray worker builds its evaluator without them."""
         from colasearch.evaluator.evaluator import Evaluator
 
-        return Evaluator(model, tokenizer, task, cache_path=cache_path, measured_cost=measured_cost,
-                         **self.model_dump())
+        return Evaluator(model, tokenizer, task, self, cache_path=cache_path, measured_cost=measured_cost)
 
     def options(self) -> dict:
         """The settings beyond the splits that differ from the defaults (for a name or a log line)."""

@@ -15,6 +15,8 @@ import torch
 from colasearch.cost import CostModel
 from colasearch.devices import default_cache_bytes, model_device
 from colasearch.errors import TaskError
+from colasearch.evaluator.base import BaseEvaluator
+from colasearch.evaluator.config import EvaluatorConfig
 from colasearch.evaluator.forward import ChainRunner, PackedBatch, fast_path_supported
 from colasearch.evaluator.prefix_cache import PrefixCache, entry_key, process_budget
 from colasearch.evaluator.reference import plain_scores, reference_scores
@@ -26,7 +28,6 @@ from colasearch.schedule import Schedule
 from colasearch.tasks.base import ModelTask, PackedSequence, ScoringTask, SequenceScores, Task
 from colasearch.tasks.splits import ALL_SPLITS, SPLITS, split_items
 
-DEFAULT_BATCH_TOKENS = 2048
 # One schedule may fill at most this share of the prefix cache, so a few lineages fit at once.
 SCHEDULE_SHARE = 0.25
 # Drafting prompts are cut to this many tokens: acceptance depends on the continuation, not on long contexts.
@@ -48,33 +49,38 @@ def fidelity_levels(total: int, smallest: int = FIDELITY_MIN_ITEMS, factor: int 
     return tuple(levels)
 
 
-class Evaluator:
+class Evaluator(BaseEvaluator):
     """Scores schedules on the search or held-out split of one task, for one model.
 
     Scoring tasks on pre-norm families run on the fast path (packed items, prefix cache of hidden
     states); other tasks run through the schedule-patched model. Either way each (schedule, split)
     is computed once: results are cached, and persisted when ``cache_path`` is given.
 
-    ``confirm_size`` items after the held-out ones form the ``confirm`` split, on which the run loop checks
-    the final choice's lead (``colasearch.engine.confirmation``); 0, the default here, gives none.
+    Its settings are one :class:`~colasearch.evaluator.config.EvaluatorConfig` (``config``), the value every
+    evaluator of a run and every Ray worker is built from. Its ``confirm_size`` items after the held-out ones
+    form the ``confirm`` split, on which the run loop checks the final choice's lead
+    (``colasearch.engine.confirmation``); 0, the default, gives none.
     """
 
-    def __init__(self, model, tokenizer, task: Task, search_size: int = 64, heldout_size: int = 200, seed: int = 0,
-                 cache_path: Path | None = None, prefix_cache_mb: int | None = None, batch_tokens: int = DEFAULT_BATCH_TOKENS,
-                 measured_cost=None, force: bool = False, speculative_prompts: int = 0, draft_tokens: int = 4,
-                 draft_new_tokens: int = 16, expert_skip_items: int = 16, dense_kl: bool = False,
-                 context_kl: bool = False, confirm_size: int = 0, measure_speed: bool = False):
-        if speculative_prompts < 0 or draft_tokens < 1 or draft_new_tokens < 1 or expert_skip_items < 0:
+    def __init__(self, model, tokenizer, task: Task, config: EvaluatorConfig | None = None, *,
+                 cache_path: Path | None = None, measured_cost=None):
+        """``config``: the splits and scoring options, the value a Ray worker receives as is (default:
+        ``EvaluatorConfig()``). ``cache_path`` (a results file) and ``measured_cost`` (a timer already built)
+        belong to this process, not to the settings."""
+        config = EvaluatorConfig() if config is None else config
+        if config.speculative_prompts < 0 or config.draft_tokens < 1 or config.draft_new_tokens < 1 \
+                or config.expert_skip_items < 0:
             raise TaskError("speculative_prompts and expert_skip_items must be >= 0, draft_tokens and "
                             "draft_new_tokens >= 1")
+        self.config = config
         self.model = model
         self.tokenizer = tokenizer
         self.task = task
-        self.force = force
         task.bind(tokenizer)
         if isinstance(task, ModelTask):
             task.use_scorer(plain_scores)
-        self.splits = split_items(task.items(), search_size, heldout_size, seed, confirm_size)
+        self.splits = split_items(task.items(), config.search_size, config.heldout_size, config.seed,
+                                  config.confirm_size)
         self.levels = {split: fidelity_levels(len(self.splits[split])) for split in SPLITS}
         # The confirmation scores a few schedules once, on as many items as the budget left affords: any
         # multiple of the smallest level, so that little of it goes unused.
@@ -82,29 +88,30 @@ class Evaluator:
         self.levels["confirm"] = (*range(FIDELITY_MIN_ITEMS, confirm, FIDELITY_MIN_ITEMS), confirm) if confirm else (0,)
         # KL to the full model at every scored token: a dense signal for any scoring task (MoDES, FinerCut,
         # EvoPress search on it), at the price of one extra head pass per scored position.
-        self.with_reference = isinstance(task, ScoringTask) and (task.needs_reference or dense_kl or context_kl)
+        self.with_reference = isinstance(task, ScoringTask) and \
+            (task.needs_reference or config.dense_kl or config.context_kl)
         # Also at every token of the item's own text (EvoPress's calibration KL, on the task's text): many
         # more tokens per item than the scored ones, and no labels, so it is not fitted to the search items'
         # answers. Costs one more head pass per text token, for the schedule and for the full model.
-        self.context_kl = self.with_reference and context_kl
-        self.split_config = {"search": search_size, "heldout": heldout_size, "seed": seed, "confirm": confirm_size}
+        self.context_kl = self.with_reference and config.context_kl
         self.cost_model = CostModel.from_model(model)
-        if measure_speed and measured_cost is None:
+        if config.measure_speed and measured_cost is None:
             # An option, not an object, so that a Ray worker times on its own device (--objective measured).
             from colasearch.objectives import MeasuredCost
 
-            measured_cost = MeasuredCost(model, force=force)
+            measured_cost = MeasuredCost(model, force=config.force)
         self.measured_cost = measured_cost
         # Shapes, a digest of the weights, dtype and device kind: a fine-tune or a quantization of the same shape
         # sharing one results file reads back none of the other's results.
         self.model_hash = model_identity(model)
         # The metric names are in the key, so results cached before a task gained a metric are not reused.
         metrics = ",".join(sorted(task.metric_directions))
-        self.task_key = f"{task.name}:{task.config_key()}:{metrics}:{search_size}/{heldout_size}/{seed}"
+        splits = f"{config.search_size}/{config.heldout_size}/{config.seed}"
+        self.task_key = f"{task.name}:{task.config_key()}:{metrics}:{splits}"
         # What ``extra`` holds is part of the result, so it is part of the cache key (only when asked for,
         # so the keys of plain evaluations stay what they were).
-        self.speculative = (speculative_prompts, draft_tokens, draft_new_tokens) if speculative_prompts else None
-        self.expert_skip_items = expert_skip_items
+        self.speculative = (config.speculative_prompts, config.draft_tokens, config.draft_new_tokens) \
+            if config.speculative_prompts else None
         if self.speculative:
             self.task_key += "|speculative={}/{}/{}".format(*self.speculative)
         if self.with_reference and not task.needs_reference:
@@ -118,9 +125,8 @@ class Evaluator:
         # Sized against the model's device: 512 MB fixed gave 295 evictions in 30 evaluations of a 2048-wide model.
         # One bound for all the evaluators of this process on the device (colasearch.evaluator.prefix_cache).
         self.prefix_cache = PrefixCache(budget=process_budget(
-            str(model_device(model)), None if prefix_cache_mb is None else prefix_cache_mb * 2**20,
+            str(model_device(model)), None if config.prefix_cache_mb is None else config.prefix_cache_mb * 2**20,
             lambda: default_cache_bytes(model)))
-        self.batch_tokens = batch_tokens
         self.fast = isinstance(task, ScoringTask) and fast_path_supported(model)
         self.runner = ChainRunner(model) if self.fast else None
         self._packed: dict[str, list[PackedSequence]] = {}
@@ -128,6 +134,14 @@ class Evaluator:
         self._references: dict[tuple, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self._chunk_scores: OrderedDict[tuple, list[SequenceScores]] = OrderedDict()
         self._counts = {"computed": 0, "result_cache_hits": 0, "entries_run": 0, "entries_reused": 0}
+
+    @classmethod
+    def from_options(cls, model, tokenizer, task: Task, *, cache_path: Path | None = None, measured_cost=None,
+                     **options) -> Evaluator:
+        """Built from :class:`~colasearch.evaluator.config.EvaluatorConfig`'s fields as keywords (tests, benches):
+        ``Evaluator.from_options(model, tokenizer, task, search_size=8)``. A misspelt option fails here."""
+        return cls(model, tokenizer, task, EvaluatorConfig(**options), cache_path=cache_path,
+                   measured_cost=measured_cost)
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -142,7 +156,7 @@ class Evaluator:
         if split == "confirm":  # which items these are depends on the confirmation split's size too
             key += f"|confirm={len(self.splits.confirm)}"
         if schedule is not None and schedule.experts is not None:
-            key += f"|expert_skip_items={self.expert_skip_items}"
+            key += f"|expert_skip_items={self.config.expert_skip_items}"
         if items is not None and items < len(self.splits[split]):
             key += f"|items={items}"
         return key
@@ -150,7 +164,7 @@ class Evaluator:
     @property
     def per_item(self) -> bool:
         """Whether results carry per-item values (``EvalResult.per_item``), which multi-fidelity racing needs."""
-        return isinstance(self.task, ScoringTask) and hasattr(self.task, "item_values") and not self.speculative
+        return isinstance(self.task, ScoringTask) and self.task.has_item_values and not self.speculative
 
     def level(self, split: str, items: int | None) -> int:
         """The fidelity level that covers ``items`` (all items when ``None``)."""
@@ -165,7 +179,7 @@ class Evaluator:
         if not self.splits[split]:
             raise TaskError(f"the {split} split of task {self.task.name!r} has no items")
         if schedule is not None:
-            schedule.check_fits(self.model, force=self.force)
+            schedule.check_fits(self.model, force=self.config.force)
         count = self.level(split, items)
         key = self.result_key(schedule, split, count)
         cached = self.results.get(key)
@@ -208,11 +222,9 @@ class Evaluator:
                 segment = min(sequence.segment_of_target(k) for k in range(len(sequence.targets))) \
                     if sequence.targets else 0
                 sequences.append(sequence.unpacked(segment)[0])
-        elif hasattr(self.task, "prompt_text"):
-            sequences = [self.tokenizer(self.task.prompt_text(self.tokenizer, item.data.prompt)).input_ids
-                         for item in items]
         else:
-            raise TaskError(f"task {self.task.name!r} has no text to calibrate on; use a jsonl, text or built-in task")
+            sequences = self._prompt_tokens(items, f"task {self.task.name!r} has no text to calibrate on; use a "
+                                                   "jsonl, text or built-in task")
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         width = max(len(tokens) for tokens in sequences)
         device = next(self.model.parameters()).device
@@ -231,14 +243,20 @@ class Evaluator:
                 if sequence.target_segments is None:  # a text window: the whole window is one segment
                     prefix = prefix[:max(1, min(len(prefix) // 2, PROMPT_TOKENS))]
                 prompts.append(prefix[-PROMPT_TOKENS:])
-        elif hasattr(self.task, "prompt_text"):
-            prompts = [self.tokenizer(self.task.prompt_text(self.tokenizer, item.data.prompt)).input_ids[-PROMPT_TOKENS:]
-                       for item in items]
         else:
-            raise TaskError(f"task {self.task.name!r} has no prompts to draft on; use a jsonl, text or built-in task")
+            prompts = [tokens[-PROMPT_TOKENS:] for tokens in self._prompt_tokens(
+                items, f"task {self.task.name!r} has no prompts to draft on; use a jsonl, text or built-in task")]
         return [prompt for prompt in prompts if prompt]
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _prompt_tokens(self, items, without: str) -> list[list[int]]:
+        """The tokens of each item's prompt text (``Task.item_prompt``); a TaskError saying ``without`` for a
+        task that has none."""
+        texts = [self.task.item_prompt(self.tokenizer, item) for item in items]
+        if any(text is None for text in texts):
+            raise TaskError(without)
+        return [self.tokenizer(text).input_ids for text in texts]
 
     def _acceptance(self, schedule: Schedule | None, split: str) -> dict:
         """The draft/verify acceptance of ``schedule`` on the split's prompts (the full model drafts for itself), as
@@ -252,17 +270,17 @@ class Evaluator:
             raise TaskError(f"split {split!r} of task {self.task.name!r} has no prompt to draft on")
         with torch.no_grad():
             return acceptance_extra(self.model, draft, prompts, k=draft_tokens, max_new_tokens=new_tokens,
-                                    force=self.force)
+                                    force=self.config.force)
 
     def _expert_skip_ratio(self, schedule: Schedule | None) -> float | None:
         """The measured share of routed expert work a schedule's ``experts`` section skips, on the
         calibration batch; None without such a section (or when measuring is off)."""
-        if schedule is None or schedule.experts is None or not self.expert_skip_items:
+        if schedule is None or schedule.experts is None or not self.config.expert_skip_items:
             return None
         from colasearch.moe import expert_skip_ratio
 
         if self._expert_batch is None:
-            self._expert_batch = self.calibration_batch(max_items=self.expert_skip_items)
+            self._expert_batch = self.calibration_batch(max_items=self.config.expert_skip_items)
         return expert_skip_ratio(self.model, schedule, *self._expert_batch)
 
 
@@ -273,27 +291,27 @@ class Evaluator:
     def _quality(self, schedule: Schedule | None, split: str, count: int) -> tuple[dict[str, float], dict | None]:
         """Metrics on the first ``count`` items of the split, and per-item values where the task has them."""
         quality, per_item = self._task_quality(schedule, split, count)
-        if not hasattr(self.task, "relative_to_full"):
+        if not self.task.compares_with_full:
             return quality, per_item
         # Tasks that weigh sub-tasks against each other (composite) compare with the full model on the same items.
         full = quality if schedule is None else self.evaluate(None, split, count).quality
         return self.task.relative_to_full(quality, full), per_item
 
     def _with_schedule(self, schedule: Schedule | None, work):
-        with scheduled(self.model, schedule, force=self.force):
+        with scheduled(self.model, schedule, force=self.config.force):
             return work(self.model, self.tokenizer)
 
     def _task_quality(self, schedule: Schedule | None, split: str, count: int) -> tuple[dict[str, float], dict | None]:
         items = self.splits[split][:count]
         if isinstance(self.task, ModelTask):
-            with scheduled(self.model, schedule, force=self.force):
+            with scheduled(self.model, schedule, force=self.config.force):
                 return self.task.run(self.model, self.tokenizer, items), None
         packed = self.packed(split)[:count]
         if self.fast:
             scores = self._fast_scores(schedule, split, count)
         else:
             scores = reference_scores(self.model, schedule, packed, with_reference=self.with_reference,
-                                      force=self.force, context_kl=self.context_kl)
+                                      force=self.config.force, context_kl=self.context_kl)
         metrics = self.task.metrics_with_model(items, packed, scores, functools.partial(self._with_schedule, schedule))
         quality = {name: float(value) for name, value in metrics.items()}
         per_item = None
@@ -329,7 +347,7 @@ class Evaluator:
         groups, current, width = [], [], 0
         for index in order:
             width_if_added = max(width, len(packed[index]))
-            if current and width_if_added * (len(current) + 1) > self.batch_tokens:
+            if current and width_if_added * (len(current) + 1) > self.config.batch_tokens:
                 groups.append(current)
                 current, width_if_added = [], len(packed[index])
             current.append(index)

@@ -100,6 +100,8 @@ class Task(ABC):
     #: A label-free signal from every token, where the task has one (multiple choice: ``text_kl``): what
     #: ``--search-metric dense`` searches on. ``None``: the primary metric.
     dense_metric: str | None = None
+    #: Whether scoring needs the full model's predictions beside the schedule's (fidelity: the KL to them).
+    needs_reference: ClassVar[bool] = False
 
     @abstractmethod
     def items(self) -> list[Item]:
@@ -107,6 +109,22 @@ class Task(ABC):
 
     def bind(self, tokenizer) -> None:
         """Prepare items that depend on the tokenizer (text windows); most tasks need nothing."""
+
+    def item_prompt(self, tokenizer, item: Item) -> str | None:
+        """The text ``item`` prompts the model with, for a task that has none in packed sequences (generation):
+        calibration and speculative drafting read it. ``None``: the task has no prompt text."""
+        return None
+
+    def relative_to_full(self, quality: dict[str, float], full: dict[str, float]) -> dict[str, float]:
+        """``quality`` weighed against the full model's ``full`` on the same items (composite: each sub-task's
+        share of the full model's quality). A task that implements it :attr:`compares_with_full`."""
+        return quality
+
+    @property
+    def compares_with_full(self) -> bool:
+        """Whether the evaluator must score the full model on the same items and hand both to
+        :meth:`relative_to_full`: true where a task implements it (an extra evaluation, so not for every task)."""
+        return type(self).relative_to_full is not Task.relative_to_full
 
     def metric_sign(self, metric: str) -> float:
         """+1 for a metric to maximize, -1 for one to minimize: a difference times it is positive when better."""
@@ -126,8 +144,6 @@ class ScoringTask(Task):
     """Scored from next-token log-probabilities of packed sequences: the evaluator's fast path."""
 
     evaluated_as = "scoring"
-    needs_reference: ClassVar[bool] = False
-
     @abstractmethod
     def pack(self, items: list[Item], tokenizer) -> list[PackedSequence]:
         """One packed sequence per item, in the same order."""
@@ -141,6 +157,17 @@ class ScoringTask(Task):
         """``metrics``, for tasks whose scores can leave items undecided (generation decodes those):
         ``with_model(work)`` returns ``work(model, tokenizer)`` run with the schedule under evaluation."""
         return self.metrics(items, packed, scores)
+
+    def item_values(self, items: list[Item], packed: list[PackedSequence],
+                    scores: list[SequenceScores]) -> dict[str, list[float]]:
+        """Each metric item by item, in the order of ``items``: what multi-fidelity racing pairs. A task that
+        implements it :attr:`has_item_values`."""
+        raise NotImplementedError(f"task {self.name!r} has no per-item values")
+
+    @property
+    def has_item_values(self) -> bool:
+        """Whether this task's results can carry per-item values: true where it implements :meth:`item_values`."""
+        return type(self).item_values is not ScoringTask.item_values
 
 
 #: Scores packed sequences with ``model`` as it stands (it already runs the schedule under evaluation).

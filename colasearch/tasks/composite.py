@@ -210,7 +210,7 @@ def composite_task(tasks: list[Task], weights: list[float] | None = None, aggreg
     weights = weights or [1.0] * len(tasks)
     if all(isinstance(task, ScoringTask) for task in tasks):
         return CompositeScoringTask(tasks, weights, aggregate)
-    if any(getattr(task, "needs_reference", False) for task in tasks):
+    if any(task.needs_reference for task in tasks):
         # Beside a task that needs the patched model, the full model's predictions are not at hand.
         raise TaskError("a fidelity task can be combined with scoring tasks only (multiple choice, text, "
                         "generation without an extractor)")

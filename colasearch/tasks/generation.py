@@ -157,6 +157,9 @@ class GenerationBase(Task):
                                                  add_generation_prompt=True)
         return prompt
 
+    def item_prompt(self, tokenizer, item: Item) -> str:
+        return self.prompt_text(tokenizer, item.data.prompt)
+
     def prompt_tokens(self, tokenizer, item: Item) -> list[int]:
         tokens = list(tokenizer(self.prompt_text(tokenizer, item.data.prompt)).input_ids)
         if not tokens:

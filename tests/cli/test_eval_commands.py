@@ -11,7 +11,8 @@ from colasearch.tasks.char_tokenizer import CharTokenizer
 
 
 def test_report_has_the_documented_shape(tiny_llama):
-    evaluator = Evaluator(tiny_llama, CharTokenizer(), load_task("builtin:capitals"), search_size=4, heldout_size=4)
+    evaluator = Evaluator.from_options(tiny_llama, CharTokenizer(), load_task("builtin:capitals"), search_size=4,
+                                       heldout_size=4)
     schedule = Schedule.from_layers([0, 2, 5], model=tiny_llama)
     report = evaluation_report(evaluator, schedule)
     assert report["task"] == "capitals" and report["measured_speedup"] is None and report["speed"] is None

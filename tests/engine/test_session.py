@@ -66,10 +66,10 @@ def test_every_metric_that_compares_with_the_full_model_asks_the_evaluator_for_i
     from colasearch.tasks.char_tokenizer import CharTokenizer
 
     task = load_task("builtin:capitals")
-    plain = Evaluator(tiny_llama, CharTokenizer(), task, search_size=16, heldout_size=4)
+    plain = Evaluator.from_options(tiny_llama, CharTokenizer(), task, search_size=16, heldout_size=4)
     without = set(plain.evaluate(Schedule.identity(tiny_llama)).quality)
-    reference = Evaluator(tiny_llama, CharTokenizer(), task, search_size=16, heldout_size=4, dense_kl=True,
-                          context_kl=True)
+    reference = Evaluator.from_options(tiny_llama, CharTokenizer(), task, search_size=16, heldout_size=4, dense_kl=True,
+                                       context_kl=True)
     needing = set(reference.evaluate(Schedule.identity(tiny_llama)).quality) - without
     assert needing and needing <= set(DENSE_METRICS)
     assert set(CONTEXT_METRICS) <= needing

@@ -17,7 +17,7 @@ def test_bfloat16_arc_easy_agrees_with_float32(smollm, shared_data):
     task_spec = f"jsonl:{shared_data / 'arc_easy.jsonl'}"
     half, tokenizer = load_model("smollm2-135m", dtype="bfloat16", device="cpu")
     assert next(half.parameters()).dtype == torch.bfloat16
-    qualities = [Evaluator(model, tokenizer, load_task(task_spec), search_size=1, heldout_size=ITEMS)
+    qualities = [Evaluator.from_options(model, tokenizer, load_task(task_spec), search_size=1, heldout_size=ITEMS)
                  .evaluate(None, "heldout").quality for model in (smollm[0], half)]
     full, bf16 = qualities
     assert abs(full["prob"] - bf16["prob"]) <= 0.02

@@ -14,7 +14,8 @@ TOKENIZER = CharTokenizer()
 
 
 def make(model, **options):
-    return Evaluator(model, TOKENIZER, load_task("builtin:capitals"), search_size=10, heldout_size=4, **options)
+    return Evaluator.from_options(model, TOKENIZER, load_task("builtin:capitals"), search_size=10, heldout_size=4,
+                                  **options)
 
 
 def test_cached_prefix_results_are_bit_identical_to_recomputed(tiny_model):

@@ -60,7 +60,7 @@ def test_every_floating_tensor_the_evaluator_makes_has_the_models_dtype(attentio
     tasks = [load_task("builtin:capitals"), load_task(f"fidelity:{path}", window=24, stride=12)]
     recorder = FactoryRecorder()
     for task in tasks:
-        evaluator = Evaluator(model, TOKENIZER, task, search_size=4, heldout_size=2, prefix_cache_mb=64)
+        evaluator = Evaluator.from_options(model, TOKENIZER, task, search_size=4, heldout_size=2, prefix_cache_mb=64)
         with recorder:
             evaluator.evaluate(_schedule(model))
             evaluator.evaluate(None)
@@ -81,8 +81,9 @@ def test_every_floating_tensor_the_evaluator_makes_has_the_models_dtype(attentio
 def test_bfloat16_fast_path_agrees_with_the_plain_path(family):
     model = make_tiny_model(family, dtype=torch.bfloat16)
     schedule = _schedule(model)
-    fast = Evaluator(model, TOKENIZER, load_task("builtin:capitals"), search_size=6, heldout_size=2, batch_tokens=300)
-    plain = Evaluator(model, TOKENIZER, load_task("builtin:capitals"), search_size=6, heldout_size=2)
+    fast = Evaluator.from_options(model, TOKENIZER, load_task("builtin:capitals"), search_size=6, heldout_size=2,
+                                  batch_tokens=300)
+    plain = Evaluator.from_options(model, TOKENIZER, load_task("builtin:capitals"), search_size=6, heldout_size=2)
     plain.fast = False
     assert fast.fast
     mine, theirs = fast._fast_scores(schedule, "search"), reference_scores(model, schedule, fast.packed("search"))
@@ -102,7 +103,8 @@ def test_bfloat16_ranks_schedules_as_float32_does(family):
     scores = {}
     for dtype in (torch.float32, torch.bfloat16):
         model = make_tiny_model(family, dtype=dtype)
-        evaluator = Evaluator(model, TOKENIZER, load_task("builtin:capitals"), search_size=8, heldout_size=2)
+        evaluator = Evaluator.from_options(model, TOKENIZER, load_task("builtin:capitals"), search_size=8,
+                                           heldout_size=2)
         scores[dtype] = [evaluator.evaluate(None if chain is None else Schedule.from_layers(chain, model=model))
                          .quality["prob"] for chain in chains]
     full, half = scores[torch.float32], scores[torch.bfloat16]

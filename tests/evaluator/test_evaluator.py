@@ -11,7 +11,8 @@ TOKENIZER = CharTokenizer()
 
 
 def make(model, **options):
-    return Evaluator(model, TOKENIZER, load_task("builtin:capitals"), search_size=8, heldout_size=6, **options)
+    return Evaluator.from_options(model, TOKENIZER, load_task("builtin:capitals"), search_size=8, heldout_size=6,
+                                  **options)
 
 
 def test_evaluate_reports_quality_cost_and_identity(tiny_llama):

@@ -16,8 +16,7 @@ CONFIG = EvaluatorConfig(search_size=8, heldout_size=6, seed=3, confirm_size=4, 
 
 
 def settings(evaluator) -> dict:
-    return {"splits": evaluator.split_config, "speculative": evaluator.speculative,
-            "reference": evaluator.with_reference, "expert_skip_items": evaluator.expert_skip_items,
+    return {"config": evaluator.config, "speculative": evaluator.speculative, "reference": evaluator.with_reference,
             "items": {split: [item.id for item in evaluator.splits[split]] for split in ("search", "heldout")}}
 
 
@@ -30,7 +29,8 @@ def test_a_worker_builds_the_evaluator_this_process_builds(tmp_path):
     assert spec.evaluator == CONFIG
     here = CONFIG.build(model, tokenizer, load_task("builtin:capitals"))
     assert settings(spec()) == settings(here)
-    assert settings(here)["splits"] == {"search": 8, "heldout": 6, "seed": 3, "confirm": 4}
+    assert here.config is CONFIG and len(here.splits.confirm) == 4
+    assert here.task_key.endswith(":8/6/3|speculative=2/3/16|kl")
     assert settings(here)["speculative"][:2] == (2, 3) and settings(here)["reference"]
 
 

@@ -21,8 +21,8 @@ CHAINS = [
 @pytest.mark.parametrize("chain", CHAINS, ids=lambda chain: "full" if chain is None else str(chain))
 def test_packed_multiple_choice_matches_plain_forward(tiny_model, chain):
     schedule = None if chain is None else Schedule.from_layers(chain, model=tiny_model)
-    evaluator = Evaluator(tiny_model, TOKENIZER, load_task("builtin:capitals"), search_size=8, heldout_size=2,
-                          batch_tokens=300)
+    evaluator = Evaluator.from_options(tiny_model, TOKENIZER, load_task("builtin:capitals"), search_size=8,
+                                       heldout_size=2, batch_tokens=300)
     assert len(evaluator.batches("search")) > 1  # several batches of different widths are exercised
     fast = evaluator._fast_scores(schedule, "search")
     plain = reference_scores(tiny_model, schedule, evaluator.packed("search"))
@@ -36,7 +36,7 @@ def test_windows_match_plain_forward_and_reference_kl(tiny_model, tmp_path):
     path.write_text("a stitch in time saves nine; " * 30)
     task = load_task(f"fidelity:{path}", window=24, stride=12)
     schedule = Schedule.from_layers([0, 2, 2, 5], model=tiny_model)
-    evaluator = Evaluator(tiny_model, TOKENIZER, task, search_size=5, heldout_size=3)
+    evaluator = Evaluator.from_options(tiny_model, TOKENIZER, task, search_size=5, heldout_size=3)
     fast = evaluator._fast_scores(schedule, "search")
     plain = reference_scores(tiny_model, schedule, evaluator.packed("search"), with_reference=True)
     for mine, theirs in zip(fast, plain):
@@ -48,8 +48,8 @@ def test_windows_match_plain_forward_and_reference_kl(tiny_model, tmp_path):
 
 def test_context_kl_of_multiple_choice_matches_the_plain_path(tiny_model):
     schedule = Schedule.from_layers([0, 2, 2, 5], model=tiny_model)
-    evaluator = Evaluator(tiny_model, TOKENIZER, load_task("builtin:capitals"), search_size=8, heldout_size=2,
-                          batch_tokens=300, context_kl=True)
+    evaluator = Evaluator.from_options(tiny_model, TOKENIZER, load_task("builtin:capitals"), search_size=8,
+                                       heldout_size=2, batch_tokens=300, context_kl=True)
     fast = evaluator._fast_scores(schedule, "search")
     plain = reference_scores(tiny_model, schedule, evaluator.packed("search"), with_reference=True, context_kl=True)
     for mine, theirs, sequence in zip(fast, plain, evaluator.packed("search")):
@@ -65,8 +65,8 @@ def test_moe_layers_on_the_fast_path_match_the_plain_path(family):
 
     model = make_tiny_model(family)
     schedule = Schedule.from_layers([0, 1, {"layer": 2, "run": "mlp"}, 4, 4, 5], model=model)
-    fast = Evaluator(model, TOKENIZER, load_task("builtin:capitals"), search_size=4, heldout_size=2)
-    plain = Evaluator(model, TOKENIZER, load_task("builtin:capitals"), search_size=4, heldout_size=2)
+    fast = Evaluator.from_options(model, TOKENIZER, load_task("builtin:capitals"), search_size=4, heldout_size=2)
+    plain = Evaluator.from_options(model, TOKENIZER, load_task("builtin:capitals"), search_size=4, heldout_size=2)
     plain.fast = False  # what families outside the fast path get
     assert fast.fast
     mine, theirs = fast._fast_scores(schedule, "search"), reference_scores(model, schedule, plain.packed("search"))
@@ -82,7 +82,7 @@ def test_moe_layers_on_the_fast_path_match_the_plain_path(family):
 def test_smollm_fast_path_matches_plain_on_arc(shared_data, smollm):
     model, tokenizer = smollm
     task = load_task(f"jsonl:{shared_data / 'arc_easy.jsonl'}")
-    evaluator = Evaluator(model, tokenizer, task, search_size=2, heldout_size=1)
+    evaluator = Evaluator.from_options(model, tokenizer, task, search_size=2, heldout_size=1)
     schedule = Schedule.from_layers([0, 1, 2, 4, {"layer": 5, "run": "attn"}, *range(6, 28), 29], model=model)
     fast = evaluator._fast_scores(schedule, "search")
     plain = reference_scores(model, schedule, evaluator.packed("search"))

@@ -12,7 +12,8 @@ TOKENIZER = CharTokenizer()
 
 
 def make(model, **options):
-    return Evaluator(model, TOKENIZER, load_task("builtin:capitals"), search_size=64, heldout_size=8, **options)
+    return Evaluator.from_options(model, TOKENIZER, load_task("builtin:capitals"), search_size=64, heldout_size=8,
+                                  **options)
 
 
 def test_levels_halve_down_to_the_smallest_decision():

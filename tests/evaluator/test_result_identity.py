@@ -16,7 +16,8 @@ TOKENIZER = CharTokenizer()
 
 
 def make(model, **options):
-    return Evaluator(model, TOKENIZER, load_task("builtin:capitals"), search_size=10, heldout_size=4, **options)
+    return Evaluator.from_options(model, TOKENIZER, load_task("builtin:capitals"), search_size=10, heldout_size=4,
+                                  **options)
 
 
 def test_two_models_of_one_shape_share_no_result_through_one_file(tmp_path):

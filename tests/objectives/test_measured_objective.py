@@ -19,8 +19,8 @@ def test_equal_ideal_cost_is_ranked_by_the_measured_cost(tiny_llama):
     head = 0.02  # embeddings, head and the loop around them: the same time with or without a layer
     clock = LayerClock(tiny_llama, seconds, head)
     measured = MeasuredCost(tiny_llama, SpeedProtocol(pairs=4, tokens=4, resamples=200), clock=clock)
-    evaluator = Evaluator(tiny_llama, CharTokenizer(), load_task("builtin:capitals"), search_size=4, heldout_size=4,
-                          measured_cost=measured)
+    evaluator = Evaluator.from_options(tiny_llama, CharTokenizer(), load_task("builtin:capitals"), search_size=4,
+                                       heldout_size=4, measured_cost=measured)
     drop_last = Schedule.from_layers(list(range(layers - 1)), model=tiny_llama)
     drop_first = Schedule.from_layers(list(range(1, layers)), model=tiny_llama)
     last_gone, first_gone = evaluator.evaluate(drop_last), evaluator.evaluate(drop_first)

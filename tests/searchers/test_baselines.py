@@ -120,7 +120,8 @@ def test_a_baseline_whose_calibration_eats_the_budget_is_still_scored(tiny_llama
     from colasearch.tasks import load_task
     from colasearch.tasks.char_tokenizer import CharTokenizer
 
-    evaluator = Evaluator(tiny_llama, CharTokenizer(), load_task("builtin:capitals"), search_size=16, heldout_size=8)
+    evaluator = Evaluator.from_options(tiny_llama, CharTokenizer(), load_task("builtin:capitals"), search_size=16,
+                                       heldout_size=8)
     space = SearchSpace.for_model(tiny_llama, target_speedup=1.25)
     objective = make_objective("quality", metric="acc", target_speedup=1.25)
     searcher = GreedySearcher(space, objective)

@@ -44,8 +44,8 @@ def fidelity_task(tmp_path_factory):
 
 
 def _evaluator(moe, task_spec):
-    return CountingEvaluator(moe, CharTokenizer(), load_task(task_spec, window=32, max_windows=24), search_size=8,
-                             heldout_size=4, expert_skip_items=8)
+    return CountingEvaluator.from_options(moe, CharTokenizer(), load_task(task_spec, window=32, max_windows=24),
+                                          search_size=8, heldout_size=4, expert_skip_items=8)
 
 
 def test_one_group_bisects_to_the_target_ratio_with_least_kl(moe, fidelity_task):
@@ -71,8 +71,8 @@ def test_one_group_bisects_to_the_target_ratio_with_least_kl(moe, fidelity_task)
 
 def test_speed_target_sets_the_skip_ratio_and_importance_is_stored(moe, fidelity_task, tmp_path):
     tokenizer, task = CharTokenizer(), load_task(fidelity_task, window=32, max_windows=24)
-    evaluator = Evaluator(moe, tokenizer, task, search_size=8, heldout_size=4, expert_skip_items=8)
-    context = RunContext("tiny-mixtral", moe, tokenizer, task, evaluator, 8, 4, 0, fidelity_task)
+    evaluator = Evaluator.from_options(moe, tokenizer, task, search_size=8, heldout_size=4, expert_skip_items=8)
+    context = RunContext("tiny-mixtral", moe, tokenizer, task, evaluator, fidelity_task)
     storage = tmp_path / "study.journal"
     outcome, _ = search_with(context, "frontier", budget=10, target_speedup=1.2, seed=0, objective_name="constrained",
                              storage=storage, options={"experts": True, "expert_grid": 32})

@@ -149,7 +149,8 @@ def test_the_search_starts_from_exactly_the_schedule_the_greedy_baseline_returns
     from colasearch.tasks import load_task
     from colasearch.tasks.char_tokenizer import CharTokenizer
 
-    evaluator = Evaluator(tiny8, CharTokenizer(), load_task("builtin:capitals"), search_size=48, heldout_size=4)
+    evaluator = Evaluator.from_options(tiny8, CharTokenizer(), load_task("builtin:capitals"), search_size=48,
+                                       heldout_size=4)
     space = SearchSpace.for_model(tiny8, target_speedup=1.3)
     objective = make_objective("quality", metric="acc", target_speedup=1.3)
     baseline = make_searcher("greedy", space, objective)
@@ -184,7 +185,8 @@ def test_every_searcher_is_scored_first_on_whole_layer_pruning_in_a_sub_block_sp
     from colasearch.tasks import load_task
     from colasearch.tasks.char_tokenizer import CharTokenizer
 
-    evaluator = Evaluator(tiny8, CharTokenizer(), load_task("builtin:capitals"), search_size=16, heldout_size=4)
+    evaluator = Evaluator.from_options(tiny8, CharTokenizer(), load_task("builtin:capitals"), search_size=16,
+                                       heldout_size=4)
     objective = make_objective("quality", metric="acc", target_speedup=1.3)
     baseline = make_searcher("greedy", SearchSpace.for_model(tiny8, target_speedup=1.3), objective)
     baseline.prepare(evaluator)

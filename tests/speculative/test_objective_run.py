@@ -24,7 +24,8 @@ def model():
 
 
 def _evaluator(model, **options):
-    return Evaluator(model, CharTokenizer(), load_task("builtin:capitals"), search_size=8, heldout_size=6, **options)
+    return Evaluator.from_options(model, CharTokenizer(), load_task("builtin:capitals"), search_size=8, heldout_size=6,
+                                  **options)
 
 
 def test_identity_draft_is_always_accepted_and_quality_is_unchanged(model):
@@ -63,8 +64,8 @@ def test_objective_ranks_the_better_matching_draft_higher(model):
 
 def test_speculative_search_finds_a_draft_with_its_acceptance(model):
     tokenizer, task = CharTokenizer(), load_task("builtin:capitals")
-    evaluator = Evaluator(model, tokenizer, task, search_size=8, heldout_size=6, **OPTIONS)
-    context = RunContext("tiny", model, tokenizer, task, evaluator, 8, 6, 0, "builtin:capitals", dict(OPTIONS))
+    evaluator = Evaluator.from_options(model, tokenizer, task, search_size=8, heldout_size=6, **OPTIONS)
+    context = RunContext("tiny", model, tokenizer, task, evaluator, "builtin:capitals")
     # A target far above what any draft's expected speedup reaches: it bounds the draft's cost only.
     outcome, objective = search_with(context, "random", budget=3, target_speedup=1.25, seed=0,
                                      objective_name="speculative")
@@ -111,8 +112,8 @@ def test_ray_workers_score_drafts_as_this_process_does(model, tmp_path, monkeypa
     local_model, tokenizer = load_model(str(folder))
     task_spec = f"jsonl:{_word_task(tmp_path)}"
     task = load_task(task_spec)
-    evaluator = Evaluator(local_model, tokenizer, task, search_size=8, heldout_size=6, **OPTIONS)
-    context = RunContext(str(folder), local_model, tokenizer, task, evaluator, 8, 6, 0, task_spec, dict(OPTIONS))
+    evaluator = Evaluator.from_options(local_model, tokenizer, task, search_size=8, heldout_size=6, **OPTIONS)
+    context = RunContext(str(folder), local_model, tokenizer, task, evaluator, task_spec)
     pools = []
 
     class WorkersInThisProcess(InProcessExecutor):

@@ -35,5 +35,5 @@ def test_smollm_is_well_above_chance_on_every_builtin(smollm):
 
     model, tokenizer = smollm
     for name in sorted(BUILTIN_TASKS):
-        evaluator = Evaluator(model, tokenizer, load_task(name), search_size=12, heldout_size=1)
+        evaluator = Evaluator.from_options(model, tokenizer, load_task(name), search_size=12, heldout_size=1)
         assert evaluator.evaluate(None).quality["acc"] >= 0.5, name  # chance is 0.25

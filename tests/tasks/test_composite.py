@@ -58,7 +58,7 @@ def test_items_are_prefixed_and_metrics_are_each_tasks_own(tiny_llama, tmp_path)
     task = load_task([f"jsonl:{mc}@3", f"text:{text}"])
     sub_quiz, sub_prose = task.tasks
     assert isinstance(task, ScoringTask) and task.name == "quiz+prose" and task.primary_metric == "weighted_mean"
-    evaluator = Evaluator(tiny_llama, TOKENIZER, task, search_size=14, heldout_size=8)
+    evaluator = Evaluator.from_options(tiny_llama, TOKENIZER, task, search_size=14, heldout_size=8)
     assert {item.id.split("/")[0] for item in task.items()} == {"quiz", "prose"}
     full = evaluator.evaluate(None).quality
     assert full["weighted_mean"] == pytest.approx(1.0) and full["quiz/relative"] == pytest.approx(1.0)
@@ -77,8 +77,8 @@ def test_items_are_prefixed_and_metrics_are_each_tasks_own(tiny_llama, tmp_path)
     assert quality["weighted_mean_smooth"] == pytest.approx(
         0.75 * quality["quiz/prob"] / full["quiz/prob"] + 0.25 * prose_share)
 
-    worst = Evaluator(tiny_llama, TOKENIZER, load_task([f"jsonl:{mc}", f"text:{text}"], aggregate="min"),
-                      search_size=14, heldout_size=8)
+    worst = Evaluator.from_options(tiny_llama, TOKENIZER, load_task([f"jsonl:{mc}", f"text:{text}"], aggregate="min"),
+                                   search_size=14, heldout_size=8)
     assert worst.task.primary_metric == "worst"
     assert worst.evaluate(schedule).quality["worst"] == pytest.approx(min(quiz_share, prose_share))
 
@@ -87,7 +87,7 @@ def test_generation_sub_tasks_on_both_paths(tiny_llama, tmp_path):
     mc, gen = multiple_choice_file(tmp_path / "quiz.jsonl"), generation_file(tmp_path / "gen.jsonl")
     scoring = load_task([f"jsonl:{mc}", f"jsonl:{gen}"])
     assert isinstance(scoring, ScoringTask)  # the teacher-forced generation task packs like the others
-    quality = Evaluator(tiny_llama, TOKENIZER, scoring, search_size=16, heldout_size=8).evaluate(
+    quality = Evaluator.from_options(tiny_llama, TOKENIZER, scoring, search_size=16, heldout_size=8).evaluate(
         Schedule.from_layers([0, 1, 4, 5], model=tiny_llama)).quality
     assert {"quiz/acc", "gen/exact_match", "gen/answer_prob", "weighted_mean"} <= set(quality)
 
@@ -97,12 +97,13 @@ def test_generation_sub_tasks_on_both_paths(tiny_llama, tmp_path):
 
     model_task = composite_task([load_task(f"jsonl:{mc}"), decoding])
     assert isinstance(model_task, ModelTask) and isinstance(mixed, ScoringTask)
-    evaluator = Evaluator(tiny_llama, TOKENIZER, model_task, search_size=16, heldout_size=8)
+    evaluator = Evaluator.from_options(tiny_llama, TOKENIZER, model_task, search_size=16, heldout_size=8)
     schedule = Schedule.from_layers([0, 1, 4, 5], model=tiny_llama)
     result = evaluator.evaluate(schedule).quality
     # The same items scored through the fast path give the same numbers.
-    fast = Evaluator(tiny_llama, TOKENIZER, composite_task([load_task(f"jsonl:{mc}"), load_task(f"jsonl:{gen}")]),
-                     search_size=16, heldout_size=8).evaluate(schedule).quality
+    fast = Evaluator.from_options(tiny_llama, TOKENIZER,
+                                  composite_task([load_task(f"jsonl:{mc}"), load_task(f"jsonl:{gen}")]), search_size=16,
+                                  heldout_size=8).evaluate(schedule).quality
     assert result["gen/exact_match"] == fast["gen/exact_match"]
     assert result["quiz/acc"] == pytest.approx(fast["quiz/acc"]) and math.isfinite(result["weighted_mean"])
 
@@ -110,7 +111,7 @@ def test_generation_sub_tasks_on_both_paths(tiny_llama, tmp_path):
 def test_a_split_without_items_of_a_task_is_named(tiny_llama, tmp_path):
     task = load_task([f"jsonl:{multiple_choice_file(tmp_path / 'big.jsonl', 40)}",
                       f"jsonl:{multiple_choice_file(tmp_path / 'tiny.jsonl', 2)}"])
-    evaluator = Evaluator(tiny_llama, TOKENIZER, task, search_size=1, heldout_size=1)
+    evaluator = Evaluator.from_options(tiny_llama, TOKENIZER, task, search_size=1, heldout_size=1)
     with pytest.raises(TaskError, match="no item of task"):
         evaluator.evaluate(None, "search")
 
@@ -143,8 +144,8 @@ def test_a_search_maximizes_the_aggregate(tiny_llama, tmp_path):
 
     specs = [f"jsonl:{multiple_choice_file(tmp_path / 'quiz.jsonl')}@2", f"jsonl:{generation_file(tmp_path / 'gen.jsonl')}"]
     task = load_task(specs)
-    evaluator = Evaluator(tiny_llama, TOKENIZER, task, search_size=16, heldout_size=8)
-    context = RunContext("tiny", tiny_llama, TOKENIZER, task, evaluator, 16, 8, 0, task_spec(specs),
+    evaluator = Evaluator.from_options(tiny_llama, TOKENIZER, task, search_size=16, heldout_size=8)
+    context = RunContext("tiny", tiny_llama, TOKENIZER, task, evaluator, task_spec(specs),
                          search_metric=resolve_search_metric(task, "smooth"))
     assert context.objective_metric == "weighted_mean_smooth" and context.metric == "weighted_mean"
     outcome, _ = search_with(context, "random", budget=3, target_speedup=1.25, seed=0)

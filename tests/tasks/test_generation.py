@@ -57,7 +57,7 @@ def test_teacher_forced_exact_match_equals_generate_item_by_item(family, tmp_pat
     rows = [{**prompt, "answer": answer} for prompt, answer in zip(prompts, answers_around(completions))]
     task = load_task(f"jsonl:{write_task(tmp_path / 'gen.jsonl', rows)}", max_new_tokens=5)
     assert isinstance(task, ScoringTask)
-    evaluator = Evaluator(model, TOKENIZER, task, search_size=30, heldout_size=6)
+    evaluator = Evaluator.from_options(model, TOKENIZER, task, search_size=30, heldout_size=6)
     items = evaluator.split_items("search")
     for schedule in (None, Schedule.from_layers([0, 2, 2, 5], model=model)):
         expected = generate_matches(task, model, TOKENIZER, items, schedule)
@@ -122,8 +122,8 @@ def test_extractor_or_switch_decodes_every_item(tiny_llama, tmp_path):
     assert scored.config_key() != decoding.config_key()
     schedule = Schedule.from_layers([0, 1, 3, 5], model=tiny_llama)
     for variant in (None, schedule):
-        first = Evaluator(tiny_llama, TOKENIZER, decoding, search_size=4, heldout_size=4).evaluate(variant)
-        second = Evaluator(tiny_llama, TOKENIZER, scored, search_size=4, heldout_size=4).evaluate(variant)
+        first = Evaluator.from_options(tiny_llama, TOKENIZER, decoding, search_size=4, heldout_size=4).evaluate(variant)
+        second = Evaluator.from_options(tiny_llama, TOKENIZER, scored, search_size=4, heldout_size=4).evaluate(variant)
         assert first.quality["exact_match"] == second.quality["exact_match"]
         assert 0.0 <= second.quality["answer_prob"] <= 1.0
 
@@ -131,7 +131,7 @@ def test_extractor_or_switch_decodes_every_item(tiny_llama, tmp_path):
 def test_generation_settings_that_change_greedy_decode_every_item(tiny_llama, tmp_path):
     rows = [{"id": str(i), "prompt": f"w{i} ab", "answer": "zz"} for i in range(10)]
     task = load_task(f"jsonl:{write_task(tmp_path / 'g.jsonl', rows)}", max_new_tokens=4)
-    evaluator = Evaluator(tiny_llama, TOKENIZER, task, search_size=6, heldout_size=4)
+    evaluator = Evaluator.from_options(tiny_llama, TOKENIZER, task, search_size=6, heldout_size=4)
     tiny_llama.generation_config.repetition_penalty = 1.5
     try:
         items = evaluator.split_items("search")
@@ -154,7 +154,7 @@ def test_embedded_model_teacher_forced_equals_generate(smollm, tmp_path):
              ("The author of Hamlet is William", "Shakespeare"), ("Question: What is 3+4?\nAnswer:", "7")]
     rows = [{"id": str(i), "prompt": prompt, "answer": answer} for i, (prompt, answer) in enumerate(facts)]
     task = load_task(f"jsonl:{write_task(tmp_path / 'facts.jsonl', rows)}", max_new_tokens=8)
-    evaluator = Evaluator(model, tokenizer, task, search_size=11, heldout_size=1)
+    evaluator = Evaluator.from_options(model, tokenizer, task, search_size=11, heldout_size=1)
     items = evaluator.split_items("search")
     skipping = Schedule.from_layers([layer for layer in range(30) if layer not in (20, 24, 27)], model=model)
     for schedule in (None, skipping):

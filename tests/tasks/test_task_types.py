@@ -144,18 +144,19 @@ def test_generation_runs_on_a_tiny_model_and_matches_its_own_greedy_output(tiny_
     echo.write_text("".join(f'{{"id": "{i}", "prompt": "q{i} ", "answer": {first_lines[i]!r}}}\n'.replace("'", '"')
                             for i in range(6)))
     echoed = load_task(f"jsonl:{echo}", max_new_tokens=3)
-    evaluator = Evaluator(tiny_llama, TOKENIZER, echoed, search_size=3, heldout_size=3)
+    evaluator = Evaluator.from_options(tiny_llama, TOKENIZER, echoed, search_size=3, heldout_size=3)
     assert evaluator.evaluate(None).quality["exact_match"] == 1.0
 
 
 def test_perplexity_and_fidelity_on_a_tiny_model(tiny_model, tmp_path):
     path = tmp_path / "text.txt"
     path.write_text("the quick brown fox jumps over the lazy dog. " * 40)
-    perplexity = Evaluator(tiny_model, TOKENIZER, load_task(f"text:{path}", window=32, stride=16),
-                           search_size=4, heldout_size=4).evaluate(None).quality
+    perplexity = Evaluator.from_options(tiny_model, TOKENIZER, load_task(f"text:{path}", window=32, stride=16),
+                                        search_size=4, heldout_size=4).evaluate(None).quality
     assert 1.0 < perplexity["perplexity"] < 1e6 and math.isclose(math.log(perplexity["perplexity"]), perplexity["nll"])
 
-    evaluator = Evaluator(tiny_model, TOKENIZER, load_task(f"fidelity:{path}", window=32), search_size=4, heldout_size=4)
+    evaluator = Evaluator.from_options(tiny_model, TOKENIZER, load_task(f"fidelity:{path}", window=32), search_size=4,
+                                       heldout_size=4)
     full = evaluator.evaluate(None).quality
     assert full["top1_agreement"] == 1.0 and abs(full["kl"]) < 1e-5
     skipping = evaluator.evaluate(Schedule.from_layers([0, 2, 5], model=tiny_model)).quality
