@@ -165,7 +165,7 @@ def searcher_rate(model, args, rows, name):
     evaluator = evaluator_for(model, args.items)
     objective = make_objective("constrained", metric="acc", direction="maximize", target_speedup=1.25)
     space = SearchSpace.for_model(model, target_speedup=1.25)
-    searcher = make_searcher("mcts", space, objective, seed=0, budget=args.budget)
+    searcher = make_searcher("mcts", space, objective, seed=0)
     evaluator.evaluate(None)
     searcher.prepare(evaluator)
     seen: set[str] = set()

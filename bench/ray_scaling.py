@@ -48,7 +48,7 @@ def main() -> None:
             while executor.pending():
                 executor.next_finished()
             objective = context.objective("constrained", 1.25)
-            searcher = make_searcher("mcts", context.space(1.25), objective, seed=0, budget=args.budget)
+            searcher = make_searcher("mcts", context.space(1.25), objective, seed=0)
             started = time.perf_counter()
             outcome = run_search(searcher, executor, objective, args.budget, window=args.window)
             seconds = time.perf_counter() - started

@@ -284,13 +284,12 @@ class BaseSearcher(ABC):
     #: which no single schedule can ship; the run reports :meth:`oracle_report` and writes no schedule.
     oracle: bool = False
 
-    def __init__(self, space: SearchSpace, objective, seed: int = 0, budget: int | None = None, **options: Any):
+    def __init__(self, space: SearchSpace, objective, seed: int = 0, **options: Any):
         if options:
             raise SearcherError(f"searcher {self.name!r} got unknown options: {', '.join(sorted(options))}")
         self.space = space
         self.objective = objective
         self.seed = seed
-        self.budget = budget
 
     def prepare(self, evaluator) -> None:
         """Called once before the first ask, with the evaluator (for calibration data); optional."""
@@ -350,8 +349,8 @@ class ConstructedBaseline(BaseSearcher):
 
     is_baseline: ClassVar[bool] = True
 
-    def __init__(self, space: SearchSpace, objective, seed: int = 0, budget: int | None = None, **options: Any):
-        super().__init__(space, objective, seed, budget, **options)
+    def __init__(self, space: SearchSpace, objective, seed: int = 0, **options: Any):
+        super().__init__(space, objective, seed, **options)
         self._asked = False
         self._done = False
 
@@ -397,6 +396,8 @@ def searcher_class(name: str) -> type[BaseSearcher]:
     return SEARCHERS.get(name)
 
 
-def make_searcher(name: str, space: SearchSpace, objective, seed: int = 0, budget: int | None = None,
+def make_searcher(name: str, space: SearchSpace, objective, seed: int = 0,
                   **options: Any) -> BaseSearcher:
-    return searcher_class(name)(space, objective, seed=seed, budget=budget, **options)
+    # No budget: the run loop owns it (it stops asking), so a searcher that sized itself by it would differ
+    # between a resumed run, racing and a plain one.
+    return searcher_class(name)(space, objective, seed=seed, **options)

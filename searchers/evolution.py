@@ -23,9 +23,9 @@ from colasearch.searchers.warm_start import skipped_units
 class EvolutionSearcher(BaseSearcher):
     name = "evolution"
 
-    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, max_swaps: int = 3,
+    def __init__(self, space, objective, seed: int = 0, *, max_swaps: int = 3,
                  prior_weight: float = 0.5, temperature: float = 1.0, max_tries: int = 200, **options):
-        super().__init__(space, objective, seed, budget, **options)
+        super().__init__(space, objective, seed, **options)
         if max_swaps < 1:
             raise SearcherError(f"evolution: max_swaps must be at least 1, got {max_swaps}")
         if not 0.0 <= prior_weight <= 1.0:

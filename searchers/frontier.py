@@ -44,12 +44,12 @@ class Knob:
 class FrontierSearcher(BaseSearcher):
     name = "frontier"
 
-    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, score: str = "block_influence",
+    def __init__(self, space, objective, seed: int = 0, *, score: str = "block_influence",
                  calibration_items: int = DEFAULT_CALIBRATION_ITEMS, orders: dict | None = None, walk_steps: int = 3,
                  experts: bool = False, expert_skip_ratio: float | None = None, expert_grid: int = 64,
                  expert_tolerance: float = 0.02, importance: tuple | list | None = None,
                  expert_groups: tuple | list | str = ("text",), renormalize: bool = True, **options):
-        super().__init__(space, objective, seed, budget, **options)
+        super().__init__(space, objective, seed, **options)
         self.experts = experts
         if experts:
             self._init_experts(expert_skip_ratio, expert_grid, expert_tolerance, importance, expert_groups,

@@ -20,9 +20,9 @@ SCORES = ("block_influence", "finercut")
 class GreedySearcher(ConstructedBaseline):
     name = "greedy"
 
-    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, score: str = "block_influence",
+    def __init__(self, space, objective, seed: int = 0, *, score: str = "block_influence",
                  calibration_items: int = DEFAULT_CALIBRATION_ITEMS, **options):
-        super().__init__(space, objective, seed, budget, **options)
+        super().__init__(space, objective, seed, **options)
         if score == "angular":
             raise SearcherError("greedy: score 'angular' ranks units exactly as 'block_influence' (both are monotone "
                                 "in the same cosine); Gromov et al.'s angular-distance pruning is --searcher gromov")

@@ -18,9 +18,9 @@ from colasearch.searchers.base import ConstructedBaseline, SearcherError
 class GromovSearcher(ConstructedBaseline):
     name = "gromov"
 
-    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *,
+    def __init__(self, space, objective, seed: int = 0, *,
                  calibration_items: int = DEFAULT_CALIBRATION_ITEMS, **options):
-        super().__init__(space, objective, seed, budget, **options)
+        super().__init__(space, objective, seed, **options)
         self.calibration_items = calibration_items
         self.distances = None  # [L+1, L+1] tensor, see block_angular_distances
         self.block: tuple[int, int] | None = None  # (first layer, size) once chosen

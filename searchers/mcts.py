@@ -57,11 +57,11 @@ class _Node:
 class MCTSSearcher(BaseSearcher):
     name = "mcts"
 
-    def __init__(self, space: SearchSpace, objective, seed: int = 0, budget: int | None = None, *,
+    def __init__(self, space: SearchSpace, objective, seed: int = 0, *,
                  exploration: float = 1.0, cost_penalty: float = 1.0, max_block: int = 4,
                  widening: float = 1.0, widening_power: float = 0.5, prior_temperature: float = 1.0,
                  oracle: bool = False, **options):
-        super().__init__(space, objective, seed, budget, **options)
+        super().__init__(space, objective, seed, **options)
         if not 1 <= max_block <= space.num_layers:
             raise SearcherError(f"mcts: max_block must be between 1 and {space.num_layers}, got {max_block}")
         if prior_temperature <= 0:

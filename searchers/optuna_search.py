@@ -47,9 +47,9 @@ def _set_constraint(trial: optuna.trial.Trial, shortfall: float) -> None:
 class OptunaSearcher(BaseSearcher):
     name = "optuna"
 
-    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, sampler: str = "tpe",
+    def __init__(self, space, objective, seed: int = 0, *, sampler: str = "tpe",
                  startup_trials: int = 10, max_infeasible_tries: int = 2000, **options):
-        super().__init__(space, objective, seed, budget, **options)
+        super().__init__(space, objective, seed, **options)
         if sampler not in SAMPLERS:
             raise SearcherError(f"optuna: unknown sampler {sampler!r} (known: {', '.join(SAMPLERS)})")
         self.sampler_name = sampler

@@ -13,8 +13,8 @@ class RandomSearcher(BaseSearcher):
     name = "random"
     is_baseline = True
 
-    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, max_tries: int = 1000, **options):
-        super().__init__(space, objective, seed, budget, **options)
+    def __init__(self, space, objective, seed: int = 0, max_tries: int = 1000, **options):
+        super().__init__(space, objective, seed, **options)
         self._random = random.Random(seed)
         self._seen: set[str] = set()
         self._max_tries = max_tries

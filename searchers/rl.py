@@ -25,9 +25,9 @@ from colasearch.searchers.warm_start import init_schedules, skipped_units
 class RLSearcher(BaseSearcher):
     name = "rl"
 
-    def __init__(self, space, objective, seed: int = 0, budget: int | None = None, *, learning_rate: float = 0.5,
+    def __init__(self, space, objective, seed: int = 0, *, learning_rate: float = 0.5,
                  baseline_momentum: float = 0.8, batch: int = 4, prior_strength: float = 2.0, **options):
-        super().__init__(space, objective, seed, budget, **options)
+        super().__init__(space, objective, seed, **options)
         if prior_strength < 0:
             raise SearcherError(f"rl: prior_strength must be >= 0, got {prior_strength}")
         self.units = list(space.units)

@@ -190,7 +190,7 @@ def search_with(context: RunContext, searcher_name: str, budget: int, target_spe
     space = context.space(target_speedup, **(space_options or {}))
     objective = context.objective(objective_name, space.target)  # the space owns the target; objectives ask it
     try:
-        searcher = make_searcher(searcher_name, space, objective, seed=seed, budget=budget, **options)
+        searcher = make_searcher(searcher_name, space, objective, seed=seed, **options)
     except TypeError as error:
         raise SearcherError(f"searcher {searcher_name!r}: {error}") from None
     name = study_name(context.model_name, context.task.name, searcher_name, objective_name, target_speedup, seed,

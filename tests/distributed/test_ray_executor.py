@@ -34,7 +34,7 @@ def _search(executor, budget=12, window=2):
     local = PlantedFactory()()
     space = SearchSpace.for_model(local.model, target_speedup=TARGET)
     objective = PlantedObjective(TARGET)
-    searcher = make_searcher("mcts", space, objective, seed=3, budget=budget)
+    searcher = make_searcher("mcts", space, objective, seed=3)
     return run_search(searcher, executor, objective, budget, window=window)
 
 

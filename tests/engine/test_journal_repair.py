@@ -21,7 +21,7 @@ NAME = "colasearch|tiny|T|random|constrained|target=1.25|seed=0|split=8/8/0|repe
 def _search(planted, journal, budget=BUDGET, **store_options):
     space, evaluator, objective = planted
     store = RunStore(journal, NAME, objective.directions, **store_options)
-    return run_search(make_searcher("random", space, objective, seed=0, budget=budget), InProcessExecutor(evaluator),
+    return run_search(make_searcher("random", space, objective, seed=0), InProcessExecutor(evaluator),
                       objective, budget, store=store)
 
 

@@ -12,7 +12,7 @@ from colasearch.searchers.random_search import RandomSearcher
 @pytest.mark.parametrize("name", ["mcts", "optuna", "rl", "random", "unified"])
 def test_budget_is_distinct_evaluations_and_nothing_runs_twice(name, planted):
     space, evaluator, objective = planted
-    searcher = make_searcher(name, space, objective, seed=0, budget=12)
+    searcher = make_searcher(name, space, objective, seed=0)
     outcome = run_search(searcher, InProcessExecutor(evaluator), objective, 12)
     assert outcome.evaluations <= 12 and outcome.computed == outcome.evaluations == len(evaluator.evaluated)
     assert max(Counter(evaluator.evaluated).values()) == 1
@@ -26,7 +26,7 @@ def test_budget_zero_is_refused(planted):
 
 def test_a_batching_executor_gives_the_searcher_several_at_once(planted):
     space, evaluator, objective = planted
-    searcher = make_searcher("mcts", space, objective, seed=0, budget=20)
+    searcher = make_searcher("mcts", space, objective, seed=0)
     outcome = run_search(searcher, InProcessExecutor(evaluator, batch=4), objective, 20)
     assert max(Counter(evaluator.evaluated).values()) == 1 and outcome.evaluations == len(evaluator.evaluated)
     # Every proposal is projected onto the target: 2 of the 6 skippable layers, 15 schedules in all.

@@ -72,7 +72,7 @@ def trace(name: str) -> dict:
     space = SearchSpace.for_model(model, target_speedup=target)
     evaluator = TracedEvaluator(model, PerItemPlantedEvaluator.random_weights(8, seed=seed + 5))
     objective = make_objective("constrained", metric="acc", target_speedup=space.target)
-    searcher = make_searcher(searcher_name, space, objective, seed=seed, budget=budget)
+    searcher = make_searcher(searcher_name, space, objective, seed=seed)
     outcome = run_search(searcher, InProcessExecutor(evaluator), objective, budget=budget, evaluator=evaluator,
                          window=window)
     key = (lambda schedule: schedule.key if schedule is not None else None)

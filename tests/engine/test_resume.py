@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
     evaluator = PlantedEvaluator(model, PlantedEvaluator.random_weights(8, seed=1), delay=0.15)
     objective = PlantedObjective(1.25)
     store = RunStore(sys.argv[1], "study", objective.directions, resume=True)
-    run_search(make_searcher(sys.argv[2], space, objective, seed=0, budget=12), InProcessExecutor(evaluator),
+    run_search(make_searcher(sys.argv[2], space, objective, seed=0), InProcessExecutor(evaluator),
                objective, 12, store=store)
 """)
 
@@ -58,7 +58,7 @@ def test_sigkill_then_resume(name, tmp_path, planted):
     assert 5 <= stored_before < 12
 
     store = RunStore(journal, "study", objective.directions, resume=True)
-    outcome = run_search(make_searcher(name, space, objective, seed=0, budget=12), InProcessExecutor(evaluator),
+    outcome = run_search(make_searcher(name, space, objective, seed=0), InProcessExecutor(evaluator),
                          objective, 12, store=store)
     assert outcome.reused == stored_before
     assert outcome.computed == 12 - stored_before == len(evaluator.evaluated)
@@ -68,7 +68,7 @@ def test_sigkill_then_resume(name, tmp_path, planted):
 
     # The resumed run ends where an uninterrupted one does.
     evaluator.evaluated.clear()
-    clean = run_search(make_searcher(name, space, objective, seed=0, budget=12), InProcessExecutor(evaluator),
+    clean = run_search(make_searcher(name, space, objective, seed=0), InProcessExecutor(evaluator),
                        objective, 12)
     assert clean.best.key == outcome.best.key
     assert [s.key for s, _ in clean.records] == [s.key for s, _ in outcome.records]

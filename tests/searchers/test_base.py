@@ -16,7 +16,7 @@ def test_registry_lists_and_builds_the_builtin_searchers(planted):
     space, _, objective = planted
     assert BUILTIN <= set(SEARCHERS.names())
     for name in BUILTIN:
-        searcher = make_searcher(name, space, objective, seed=0, budget=5)
+        searcher = make_searcher(name, space, objective, seed=0)
         assert isinstance(searcher, BaseSearcher) and searcher.name == name
 
 
@@ -24,6 +24,14 @@ def test_unknown_searcher_is_a_clear_user_error(planted):
     space, _, objective = planted
     with pytest.raises(ColasearchError, match="unknown searcher 'nope'.*mcts"):
         make_searcher("nope", space, objective)
+
+
+def test_the_budget_belongs_to_the_run_loop_and_no_searcher_takes_one(planted):
+    """A searcher that sized itself by the budget would propose differently when resumed or raced."""
+    space, _, objective = planted
+    for name in SEARCHERS.builtin_names():
+        with pytest.raises(SearcherError, match="unknown options: budget"):
+            make_searcher(name, space, objective, seed=0, budget=5)
 
 
 def test_unknown_option_is_refused(planted):

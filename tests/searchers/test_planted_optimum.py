@@ -8,7 +8,7 @@ from colasearch.searchers.frontier import FrontierSearcher
 
 
 def _search(name, space, evaluator, objective, budget, seed=0, **options):
-    searcher = make_searcher(name, space, objective, seed=seed, budget=budget, **options)
+    searcher = make_searcher(name, space, objective, seed=seed, **options)
     return run_search(searcher, InProcessExecutor(evaluator), objective, budget, evaluator=evaluator)
 
 
@@ -56,7 +56,7 @@ def test_without_a_prior_the_objective_alone_leads_to_the_planted_optimum(name, 
     evaluations see a quarter: the searcher has to follow the objective to the optimum, at every seed."""
     space, evaluator, objective = planted_sub_blocks
     best_value, _ = evaluator.best_skip_set(space)
-    searcher = make_searcher(name, space, objective, seed=seed, budget=60)
+    searcher = make_searcher(name, space, objective, seed=seed)
     outcome = run_search(searcher, InProcessExecutor(evaluator), objective, 60)
     assert searcher.prior is None and outcome.evaluations <= 60
     assert objective.feasible(outcome.best_result)
@@ -69,7 +69,7 @@ def test_frontier_walk_finds_the_optimum_of_a_monotone_planted_objective(planted
     # With knob orders that follow the planted weights, every optimum is a prefix of each order.
     orders = {run: sorted((unit for unit in space.units if unit[1] == run), key=lambda unit: evaluator.weights[unit])
               for run in ("attn", "mlp")}
-    searcher = FrontierSearcher(space, objective, budget=40, orders=orders)
+    searcher = FrontierSearcher(space, objective, orders=orders)
     outcome = run_search(searcher, InProcessExecutor(evaluator), objective, 40)
     assert outcome.best_value == pytest.approx(best_value)
     grid = (len(orders["attn"]) + 1) * (len(orders["mlp"]) + 1)
@@ -81,7 +81,7 @@ def test_frontier_measures_its_importance_order_once(planted_sub_blocks):
     calibrations = []
     calibration_batch = evaluator.calibration_batch
     evaluator.calibration_batch = lambda **options: calibrations.append(options) or calibration_batch(**options)
-    searcher = FrontierSearcher(space, objective, budget=10)
+    searcher = FrontierSearcher(space, objective)
     searcher.prepare(evaluator)
     assert [len(knob.steps) for knob in searcher.knobs] == [6, 6]
     assert {unit[1] for unit in searcher.knobs[0].steps} == {"attn"}

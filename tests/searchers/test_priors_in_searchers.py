@@ -192,7 +192,7 @@ def test_every_searcher_is_scored_first_on_whole_layer_pruning_in_a_sub_block_sp
     baseline.prepare(evaluator)
     dropped = set(range(8)) - {entry.layer for entry in baseline.schedule().layers}
     space = SearchSpace.for_model(tiny8, target_speedup=1.3, sub_blocks=True)
-    searcher = make_searcher(name, space, objective, seed=0, budget=3)
+    searcher = make_searcher(name, space, objective, seed=0)
     outcome = run_search(searcher, InProcessExecutor(evaluator), objective, 3, evaluator=evaluator)
     first = outcome.records[0][0]
     assert first.key == outcome.start.key
