@@ -9,9 +9,10 @@ from colasearch.testing import make_tiny_model, make_tiny_tokenizer
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray for the package's tests, on loopback only."""
+    """One local Ray per test module, on loopback only. Not "package": this folder is no Python package, so
+    pytest would keep that Ray up for the whole session, and later tests that check no Ray is left saw it."""
     from colasearch.distributed import init_ray, shutdown_ray
 
     init_ray(num_cpus=2)
