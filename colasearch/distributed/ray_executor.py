@@ -42,6 +42,7 @@ class EvaluatorSpec:
     def __call__(self):
         from colasearch.devices import default_cache_bytes
         from colasearch.loading import load_model
+        from colasearch.evaluator import Evaluator
         from colasearch.tasks import load_task
 
         device = assigned_gpu_device() if self.gpus > 0 else self.device
@@ -51,7 +52,7 @@ class EvaluatorSpec:
             sharers = own_cache_sharers(self.workers)
             if sharers > 1:
                 config = config.model_copy(update={"prefix_cache_mb": default_cache_bytes(model, sharers=sharers) // 2**20})
-        return config.build(model, tokenizer, load_task(self.task))
+        return Evaluator(model, tokenizer, load_task(self.task), config)
 
 
 def cache_sharers(workers: int, gpus: float, cpus: float, node_cpus: float) -> int:

@@ -56,6 +56,7 @@ class RunContext:
         after the held-out ones on which the final choice's lead must hold (default 4 x ``search_size``; 0: none).
         ``device``, ``dtype`` and ``device_map`` as :func:`colasearch.devices.resolve_placement` takes them."""
         from colasearch.devices import resolve_placement
+        from colasearch.evaluator import Evaluator
         from colasearch.evaluator.config import EvaluatorConfig
         from colasearch.loading import load_model
         from colasearch.tasks import load_task
@@ -76,12 +77,14 @@ class RunContext:
                                  **evaluator_options)  # a misspelt option fails here, before the model loads
         model, tokenizer = load_model(model_name, dtype=placement.dtype, device=str(placement.device),
                                       device_map=placement.device_map)
-        evaluator = config.build(model, tokenizer, task, cache_path=cache_path)
+        evaluator = Evaluator(model, tokenizer, task, config, cache_path=cache_path)
         return cls(model_name, model, tokenizer, task, evaluator, task_spec, metric, placement)
 
     def fresh_evaluator(self, cache_path: Path | None = None):
         """A new evaluator with empty caches, so one searcher's work does not speed up the next."""
-        return self.evaluator_config.build(self.model, self.tokenizer, self.task, cache_path=cache_path)
+        from colasearch.evaluator import Evaluator
+
+        return Evaluator(self.model, self.tokenizer, self.task, self.evaluator_config, cache_path=cache_path)
 
     @property
     def evaluator_config(self):

@@ -5,8 +5,6 @@ receives as is, so their results cannot differ by a forgotten option."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict
 
 # Tokens (rows x width) in one packed batch of the fast path.
@@ -33,13 +31,6 @@ class EvaluatorConfig(BaseModel):
     draft_tokens: int = 4
     draft_new_tokens: int = 16
     expert_skip_items: int = 16
-
-    def build(self, model, tokenizer, task, cache_path: Path | None = None, measured_cost=None):
-        """An evaluator with this config. ``cache_path`` (a results file) and ``measured_cost`` belong to one
-        process, not to the config: a Ray worker builds its evaluator without them."""
-        from colasearch.evaluator.evaluator import Evaluator
-
-        return Evaluator(model, tokenizer, task, self, cache_path=cache_path, measured_cost=measured_cost)
 
     def options(self) -> dict:
         """The settings beyond the splits that differ from the defaults (for a name or a log line)."""

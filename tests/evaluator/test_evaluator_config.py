@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from colasearch.distributed.ray_executor import EvaluatorSpec
+from colasearch.evaluator import Evaluator
 from colasearch.evaluator.config import EvaluatorConfig
 from colasearch.tasks import load_task
 from colasearch.testing import make_tiny_model, make_tiny_tokenizer
@@ -27,7 +28,7 @@ def test_a_worker_builds_the_evaluator_this_process_builds(tmp_path):
     tokenizer.save_pretrained(folder)
     spec = pickle.loads(pickle.dumps(EvaluatorSpec(str(folder), "builtin:capitals", CONFIG)))  # as Ray ships it
     assert spec.evaluator == CONFIG
-    here = CONFIG.build(model, tokenizer, load_task("builtin:capitals"))
+    here = Evaluator(model, tokenizer, load_task("builtin:capitals"), CONFIG)
     assert settings(spec()) == settings(here)
     assert here.config is CONFIG and len(here.splits.confirm) == 4
     assert here.task_key.endswith(":8/6/3|speculative=2/3/16|kl")
