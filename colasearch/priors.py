@@ -73,12 +73,9 @@ def compute_prior(evaluator, space, calibration_items: int = DEFAULT_CALIBRATION
     """
     from colasearch.importance import unit_scores
 
-    calibration = getattr(evaluator, "calibration_batch", None)
-    if calibration is None:
-        return None
     try:
-        input_ids, attention_mask = calibration(max_items=calibration_items)
-    except ColasearchError:
+        input_ids, attention_mask = evaluator.calibration_batch(max_items=calibration_items)
+    except ColasearchError:  # the evaluator has no token text (BaseEvaluator's default), or the task none
         return None
     scores = unit_scores(evaluator.model, input_ids, attention_mask, "block_influence", space.sub_blocks)
     importance = {unit: float(scores[unit]) for unit in space.units}

@@ -26,6 +26,13 @@ class BaseEvaluator(ABC):
         """Whether results carry per-item values (``EvalResult.per_item``), which multi-fidelity racing needs."""
         return False
 
+    def calibration_batch(self, max_items: int = 32):
+        """``(input_ids, attention_mask)`` of up to ``max_items`` search-split items, for one forward pass (the
+        prior, importance scores). An evaluator with no token text, a stand-in scoring by formula, has none."""
+        from colasearch.errors import ColasearchError
+
+        raise ColasearchError(f"{type(self).__name__} has no token text to calibrate on")
+
     @abstractmethod
     def evaluate(self, schedule: Schedule | None, split: str = "search", items: int | None = None) -> EvalResult:
         """Quality and speedup of ``schedule`` (``None``: the full model) on the first ``items`` items of ``split``

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from colasearch.engine.session import RunContext
-from colasearch.errors import TaskError
+from colasearch.errors import ColasearchError, TaskError
 from colasearch.evaluator import Evaluator
 from colasearch.evaluator.base import BaseEvaluator
 from colasearch.evaluator.config import EvaluatorConfig
@@ -105,6 +105,15 @@ def test_an_evaluator_stand_in_inherits_whole_split_defaults():
     evaluator = WholeSplits()
     assert dict(evaluator.levels) == {} and evaluator.per_item is False and evaluator.splits is None
     assert [result.split for result in evaluator.evaluate_many([None, None], "heldout")] == ["heldout", "heldout"]
+    with pytest.raises(ColasearchError, match="no token text"):  # a searcher that needs text says so in one line
+        evaluator.calibration_batch()
+
+
+def test_an_evaluator_without_token_text_gives_no_prior(planted):
+    from colasearch.priors import compute_prior
+
+    space, _, _ = planted
+    assert compute_prior(WholeSplits(), space) is None
 
 
 def test_the_evaluator_keeps_its_config_and_the_run_context_reads_it(tiny_llama):
