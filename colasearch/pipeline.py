@@ -246,16 +246,12 @@ def _row(candidate, metric: str, speculative_objective) -> dict:
     return row
 
 
-def _speed_note(candidate) -> str:
-    """The measured figure with what a table cell has no room for: its interval, pairs, bound and load."""
-    return candidate.speed.sentence(candidate.label)
-
-
 def _notes(context, outcome, found, candidates, confirmations: list[dict]) -> list[str]:
     """What a person reading the table should also know: speeds not shipped, the confirmation, the choice."""
     from colasearch.engine.confirmation import unconfirmed_reason
 
-    notes = [_speed_note(candidate) for candidate in candidates if candidate.speed is not None]
+    # Each timed figure with what its table cell has no room for: interval, pairs, bound and load.
+    notes = [candidate.speed.sentence(candidate.label) for candidate in candidates if candidate.speed is not None]
     for check in confirmations:
         notes.append(f"confirmation on {outcome.confirm_items} unused items: {check['schedule']} leads the start by "
                      f"{check['lead']:+.4f} ± {check['standard_error']:.4f}"

@@ -16,7 +16,6 @@ class ScalarizedObjective(QualityObjective):
     """One value, higher is better: oriented quality - lam * (1 / ideal speedup)."""
 
     name: ClassVar[str] = "scalarized"
-    takes_target: ClassVar[bool] = True
     # The scalar trades quality against cost, which differs between candidates: no item-subset race.
     raceable: ClassVar[bool] = False
 

@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
 
+from colasearch.errors import ColasearchError
+
 if TYPE_CHECKING:  # annotations only: the loop and the stand-ins import this without the task machinery
     from colasearch.results import EvalResult
     from colasearch.schedule import Schedule
@@ -29,8 +31,6 @@ class BaseEvaluator(ABC):
     def calibration_batch(self, max_items: int = 32):
         """``(input_ids, attention_mask)`` of up to ``max_items`` search-split items, for one forward pass (the
         prior, importance scores). An evaluator with no token text, a stand-in scoring by formula, has none."""
-        from colasearch.errors import ColasearchError
-
         raise ColasearchError(f"{type(self).__name__} has no token text to calibrate on")
 
     @abstractmethod
