@@ -36,7 +36,7 @@ class ConfidentChoice:
         # Candidates on the start's items only: there is no paired comparison else.
         on_start_items = [entry for entry in full if len(entry[1].per_item[metric]) == items]
         bound = self.policy.choice_bound([paired_differences(result, start, metric, self.sign)
-                                          for _, result in full[1:] if len(result.per_item[metric]) == items])
+                                          for _, result in on_start_items[1:]])  # the start itself comes first
         return full[0], bound, contenders(on_start_items, start, metric, self.sign, bound)
 
     def has_contender(self, records: list) -> bool:
